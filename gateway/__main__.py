@@ -1,0 +1,63 @@
+"""`python -m gateway serve` runs the gateway; `python -m gateway config check` validates the YAML."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from pydantic import ValidationError
+
+from gateway.config import ConfigError, resolve
+from gateway.settings import Settings
+
+
+def config_check(settings: Settings) -> int:
+    resolved = resolve(settings)
+    print(f"{settings.config_path}: ok")
+    print(resolved.describe())
+    return 0
+
+
+def serve(settings: Settings, workers: int) -> int:
+    import uvicorn
+
+    from gateway.app import create_app
+
+    if len(settings.master_key) < 16:
+        print("LITELLM_MASTER_KEY must be set and at least 16 characters (make serve writes one into .env)",
+              file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    app = create_app(settings)
+    # One worker on purpose: the Router's cooldowns and the flag state live in this process
+    # (scale out with replicas sharing Redis instead, see docs/operations.md).
+    uvicorn.run(app, host=settings.gateway_host, port=settings.gateway_port, log_level="warning",
+                access_log=False, timeout_graceful_shutdown=30)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m gateway")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="run the gateway")
+    check = sub.add_parser("config", help="configuration tools")
+    check.add_argument("action", choices=["check"])
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings()
+        if args.command == "config":
+            return config_check(settings)
+        return serve(settings, workers=1)
+    except ValidationError as exc:
+        for err in exc.errors():
+            name = err["loc"][0] if err["loc"] else "?"
+            print(f"config error: {name}: {err['msg']}", file=sys.stderr)
+        return 2
+    except ConfigError as exc:
+        print(f"config error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

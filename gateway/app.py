@@ -1,0 +1,37 @@
+"""The gateway's ASGI app: OpenAI routes, Groq's URL layout for the same routes, health."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from gateway import errors
+from gateway.core import Gateway
+from gateway.routers import audio, chat, models
+from gateway.settings import Settings
+
+
+def routes() -> list[Route]:
+    api = [
+        Route("/chat/completions", chat.chat_completions, methods=["POST"]),
+        Route("/audio/transcriptions", audio.transcriptions, methods=["POST"]),
+        Route("/models", models.list_models, methods=["GET"]),
+    ]
+    # OpenAI's layout (/v1/...) and Groq's (/openai/v1/...), so an app using the groq SDK only
+    # changes base_url and key; plus the bare paths LiteLLM's proxy also answers.
+    prefixed = [Route(prefix + r.path, r.endpoint, methods=r.methods) for prefix in ("/v1", "/openai/v1") for r in api]
+    return [*prefixed, *api, Route("/health", models.health, methods=["GET"])]
+
+
+def create_app(settings: Settings | None = None, gateway: Gateway | None = None) -> Starlette:
+    app = Starlette(routes=routes(), exception_handlers={Exception: errors.handle, 404: _not_found, 405: _not_allowed})
+    app.state.gateway = gateway or Gateway(settings or Settings())
+    return app
+
+
+async def _not_found(request, exc):  # noqa: ANN001 - Starlette's handler signature
+    return errors.error_response(404, f"no route {request.method} {request.url.path}", "not_found")
+
+
+async def _not_allowed(request, exc):  # noqa: ANN001
+    return errors.error_response(405, f"method {request.method} not allowed on {request.url.path}", "method_not_allowed")

@@ -1,0 +1,1 @@
+"""OpenAI-compatible servers for the `local` provider: faster-whisper and llama.cpp."""

@@ -1,0 +1,1 @@
+"""Pieces both local servers share: OpenAI-shaped errors and bounded admission."""
