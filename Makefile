@@ -18,11 +18,11 @@ $(UV):
 
 # Hash-locked installs; a stamp per lock file so a changed lock reinstalls.
 $(VENV)/.runtime-installed: requirements/runtime.lock | $(UV)
-	$(UV) pip install --quiet --python $(PY) --require-hashes -r requirements/runtime.lock
+	$(UV) pip install --quiet --compile-bytecode --python $(PY) --require-hashes -r requirements/runtime.lock
 	touch $@
 
 $(VENV)/.dev-installed: requirements/dev.lock | $(UV)
-	$(UV) pip install --quiet --python $(PY) --require-hashes -r requirements/dev.lock
+	$(UV) pip install --quiet --compile-bytecode --python $(PY) --require-hashes -r requirements/dev.lock
 	touch $@
 
 install: $(VENV)/.runtime-installed

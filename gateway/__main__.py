@@ -29,6 +29,10 @@ def serve(settings: Settings, workers: int) -> int:
               file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # LiteLLM logs every call at INFO through its own handlers: per-request cost we don't want.
+    for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+        logging.getLogger(name).propagate = False
     app = create_app(settings)
     # One worker on purpose: the Router's cooldowns and the flag state live in this process
     # (scale out with replicas sharing Redis instead, see docs/operations.md).

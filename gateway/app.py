@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
 from starlette.applications import Starlette
 from starlette.routing import Route
 
 from gateway import errors
 from gateway.core import Gateway
-from gateway.routers import audio, chat, models
+from gateway.routers import admin, audio, chat, costs, models
 from gateway.settings import Settings
 
 
@@ -20,11 +23,27 @@ def routes() -> list[Route]:
     # OpenAI's layout (/v1/...) and Groq's (/openai/v1/...), so an app using the groq SDK only
     # changes base_url and key; plus the bare paths LiteLLM's proxy also answers.
     prefixed = [Route(prefix + r.path, r.endpoint, methods=r.methods) for prefix in ("/v1", "/openai/v1") for r in api]
-    return [*prefixed, *api, Route("/health", models.health, methods=["GET"])]
+    return [
+        *prefixed,
+        *api,
+        Route("/health", models.health, methods=["GET"]),
+        Route("/admin/flags", admin.get_flags, methods=["GET"]),
+        Route("/admin/flags", admin.update_flags, methods=["PUT", "PATCH"]),
+        Route("/admin/costs", costs.costs, methods=["GET"]),
+        Route("/metrics", costs.metrics, methods=["GET"]),
+    ]
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    await app.state.gateway.start()
+    yield
+    await app.state.gateway.stop()
 
 
 def create_app(settings: Settings | None = None, gateway: Gateway | None = None) -> Starlette:
-    app = Starlette(routes=routes(), exception_handlers={Exception: errors.handle, 404: _not_found, 405: _not_allowed})
+    app = Starlette(routes=routes(), lifespan=lifespan,
+                    exception_handlers=errors.HANDLERS | {404: _not_found, 405: _not_allowed})
     app.state.gateway = gateway or Gateway(settings or Settings())
     return app
 

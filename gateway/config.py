@@ -79,6 +79,7 @@ class ResolvedConfig:
     router_settings: dict[str, Any]
     litellm_settings: dict[str, Any]
     flags: Flags
+    traffic: dict[str, int] = field(default_factory=dict)  # YAML default: alias -> % on the migration chain
 
     def model_list(self) -> list[dict[str, Any]]:
         """The Router's model_list: both groups of every alias."""
@@ -185,6 +186,11 @@ def parse(path: Path, settings: Settings) -> tuple[list[Deployment], dict[str, A
     for name, target in aliases.items():
         if target not in known:
             raise ConfigError(f"alias {name!r} points to unknown model_name {target!r}", path)
+    for alias, pct in (data.get("traffic") or {}).items():
+        if alias not in known:
+            raise ConfigError(f"traffic: unknown alias {alias!r}", path)
+        if isinstance(pct, bool) or not isinstance(pct, int) or not 0 <= pct <= 100:
+            raise ConfigError(f"traffic.{alias} must be a percentage from 0 to 100, got {pct!r}", path)
     return deployments, data
 
 
@@ -225,4 +231,12 @@ def resolve(settings: Settings, flags: Flags | None = None, path: Path | None = 
     router_settings = copy.deepcopy(data.get("router_settings") or {})
     litellm_settings = copy.deepcopy(data.get("litellm_settings") or {})
     return ResolvedConfig(chains, legacy_chains, dict(data.get("aliases") or {}), excluded,
-                          router_settings, litellm_settings, flags)
+                          router_settings, litellm_settings, flags, dict(data.get("traffic") or {}))
+
+
+def plugin_section(settings: Settings, name: str, path: Path | None = None) -> Any:
+    """A top-level YAML section the core ignores (`budgets`, `groq_reference_prices`...), placeholders
+    expanded; None when absent. The plugin that owns it validates it (raising ConfigError)."""
+    path = path or settings.config_path
+    data, _ = _read_yaml(path)
+    return _expand(data.get(name), settings.template_values(), path, 0)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +61,23 @@ class Gateway:
         for provider, why in self.resolved.excluded.items():
             log.warning("provider %s left out of routing: %s", provider, why)
 
+    async def warm_up(self) -> None:
+        """One mocked call per group at start-up: LiteLLM imports and caches lazily (tokenizers, cost
+        helpers), which otherwise costs the first real requests over a second each."""
+        # Imported lazily by LiteLLM's first success callback (~1 s): take that hit now.
+        importlib.import_module("litellm.litellm_core_utils.custom_logger_registry")
+        for model in {d["litellm_params"]["model"] for d in self.router.model_list}:
+            try:  # token counting picks (and caches) a tokenizer per model family
+                litellm.token_counter(model=model, messages=[{"role": "user", "content": "warm-up"}])
+            except Exception as exc:  # noqa: BLE001
+                log.debug("warm-up token count for %s failed: %s", model, exc)
+        for group in self.router.model_names:
+            try:
+                await self.router.acompletion(model=group, messages=[{"role": "user", "content": "warm-up"}],
+                                              mock_response="ok", metadata={"warm_up": True})
+            except Exception as exc:  # noqa: BLE001 - warm-up must never stop the gateway
+                log.debug("warm-up of %s failed: %s", group, exc)
+
     @staticmethod
     def _apply_litellm_settings(values: dict[str, Any]) -> None:
         for key, value in values.items():
@@ -73,6 +91,20 @@ class Gateway:
             # The router walks the chain; the provider SDK's own retries would only stack timeouts.
             deployment["litellm_params"].setdefault("max_retries", 0)
         return Router(model_list=model_list, **resolved.router_settings)
+
+    def plugin(self, name: str) -> Any:
+        return next((p for p in self.plugins if getattr(p, "name", None) == name), None)
+
+    async def start(self) -> None:
+        await self.warm_up()
+        for plugin in self.plugins:
+            if hasattr(plugin, "start"):
+                await plugin.start()
+
+    async def stop(self) -> None:
+        for plugin in self.plugins:
+            if hasattr(plugin, "stop"):
+                await plugin.stop()
 
     def rebuild(self, flags: config.Flags) -> config.ResolvedConfig:
         """Re-resolve the YAML under new flags and swap the Router; raises ConfigError and keeps the old."""
@@ -101,6 +133,7 @@ class Gateway:
 
     async def plan(self, call: Call) -> Call:
         """Resolve the alias and let plugins pick the group and tweak params before routing."""
+        call.metadata["started"] = time.perf_counter()
         call.alias = self.alias_for(call.data.get("model"))
         call.data["model"] = call.alias
         metadata = call.data.setdefault("metadata", {})
@@ -116,11 +149,67 @@ class Gateway:
         return call
 
     # --- calls ------------------------------------------------------------------------------
+    # Post-call hooks are awaited before the app gets its answer, so a plugin such as the ledger
+    # has written its row before the client sees a 200 (nothing answered is lost on a crash).
 
     async def completion(self, call: Call) -> Any:
         await self.plan(call)
-        return await self.router.acompletion(**call.data)
+        try:
+            result = await self.router.acompletion(**call.data)
+        except Exception as exc:
+            await self._post_failure(call, exc)
+            raise
+        if call.data.get("stream"):
+            return _Stream(self, call, result)
+        return await self._post_success(call, result)
 
     async def transcription(self, call: Call) -> Any:
         await self.plan(call)
-        return await self.router.atranscription(**call.data)
+        try:
+            result = await self.router.atranscription(**call.data)
+        except Exception as exc:
+            await self._post_failure(call, exc)
+            raise
+        return await self._post_success(call, result)
+
+    def _hooked(self, name: str) -> list[CustomLogger]:
+        return [p for p in self.plugins if getattr(type(p), name, None) is not getattr(CustomLogger, name, None)]
+
+    async def _post_success(self, call: Call, result: Any) -> Any:
+        for plugin in self._hooked("async_post_call_success_hook"):
+            replaced = await plugin.async_post_call_success_hook(data=call.data, user_api_key_dict=call,
+                                                                 response=result)
+            if replaced is not None:
+                result = replaced
+        return result
+
+    async def _post_failure(self, call: Call, exc: Exception) -> None:
+        for plugin in self._hooked("async_post_call_failure_hook"):
+            try:
+                await plugin.async_post_call_failure_hook(request_data=call.data, original_exception=exc,
+                                                          user_api_key_dict=call)
+            except Exception:  # noqa: BLE001 - a failing plugin must not mask the upstream error
+                log.exception("post-call failure hook of %s failed", type(plugin).__name__)
+
+
+class _Stream:
+    """A streamed answer: passes chunks through, then runs the success hooks on the whole answer
+    (rebuilt with LiteLLM's stream_chunk_builder) before the route writes `[DONE]`."""
+
+    def __init__(self, gateway: Gateway, call: Call, stream: Any) -> None:
+        self.gateway, self.call, self.stream = gateway, call, stream
+        self._hidden_params = getattr(stream, "_hidden_params", {})
+
+    async def __aiter__(self):  # noqa: ANN204
+        chunks = []
+        try:
+            async for chunk in self.stream:
+                chunks.append(chunk)
+                yield chunk
+        except Exception as exc:
+            await self.gateway._post_failure(self.call, exc)
+            raise
+        whole = litellm.stream_chunk_builder(chunks, messages=self.call.data.get("messages"))
+        if whole is not None:
+            whole._hidden_params = {**self._hidden_params, **(getattr(whole, "_hidden_params", None) or {})}
+            await self.gateway._post_success(self.call, whole)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import litellm
+import openai
+from litellm.types.router import RouterRateLimitError, RouterRateLimitErrorBasic
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
@@ -40,19 +44,27 @@ def from_exception(exc: Exception) -> JSONResponse:
     """Map a GatewayError or an upstream (LiteLLM) exception to an OpenAI-shaped response."""
     if isinstance(exc, GatewayError):
         return error_response(exc.status, exc.message, exc.code, exc.param, exc.headers)
-    if isinstance(exc, litellm.exceptions.APIError | litellm.exceptions.OpenAIError) or hasattr(exc, "status_code"):
+    if isinstance(exc, RouterRateLimitError | RouterRateLimitErrorBasic):
+        # No deployment of the chain can take the call now (all over their rpm/tpm or cooling down);
+        # LiteLLM's own proxy answers this with 429 + Retry-After as well.
+        wait = max(1, math.ceil(getattr(exc, "cooldown_time", 0) or 60))
+        return error_response(429, f"no provider for '{str(exc.model).split('~')[0]}' can take a request now "
+                                   f"(rate limit or cooldown); retry in {wait} s", "rate_limited", None,
+                              {"Retry-After": str(wait)})
+    if isinstance(exc, openai.OpenAIError) or hasattr(exc, "status_code"):
         status = int(getattr(exc, "status_code", 500) or 500)
+        message = getattr(exc, "message", None) or str(exc)
         if isinstance(exc, litellm.Timeout):
             status = 504
+        elif isinstance(exc, litellm.APIConnectionError) or "Connection error" in message:
+            status = 502  # the upstream could not be reached: not the gateway's own failure
         headers = {}
         retry_after = _retry_after(exc)
         if retry_after:
             headers["Retry-After"] = retry_after
-        provider = getattr(exc, "llm_provider", None)
-        message = getattr(exc, "message", None) or str(exc)
         code = getattr(exc, "code", None)
-        if status >= 500 and provider:
-            message = f"upstream {provider} failed: {message}"
+        if status >= 500:
+            message = f"upstream {getattr(exc, 'model', None) or 'provider'} failed: {message}"
         return error_response(status, message, str(code) if code else None, None, headers)
     return error_response(500, f"internal gateway error: {type(exc).__name__}", "internal_error")
 
@@ -66,3 +78,7 @@ def _retry_after(exc: Exception) -> str | None:
 
 async def handle(_: Request, exc: Exception) -> JSONResponse:
     return from_exception(exc)
+
+
+# GatewayError and upstream errors are answered in place; anything else is a 500 (and logged).
+HANDLERS = {GatewayError: handle, openai.OpenAIError: handle, Exception: handle}

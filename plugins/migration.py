@@ -1,0 +1,82 @@
+"""Migration controls as a LiteLLM callback: flags, gradual traffic shift and one-flag rollback.
+
+- ENABLE_GROQ / PRIMARY_PROVIDER / FALLBACK_PROVIDERS / ENABLE_MODEL_ABSTRACTION reshape the
+  chains, so a change rebuilds the Router (gateway.rebuild) and nothing else has to know.
+- ENABLE_FALLBACK=false turns off the chain walk per request: the first provider's error goes
+  back to the app as is.
+- Traffic shift: per alias, `traffic[alias]` percent of end users take the migration chain and
+  the rest the legacy (Groq-first) chain. The split hashes the end user, so one clinician keeps
+  one model; requests without a user are split at random.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+from litellm.integrations.custom_logger import CustomLogger
+
+from gateway.config import LEGACY_SUFFIX, Flags
+from gateway.settings import ROOT
+from plugins.flags import FlagStore
+
+
+def bucket(user: str) -> int:
+    """A stable 0-99 bucket for an end user."""
+    return int.from_bytes(hashlib.sha256(user.encode()).digest()[:4], "big") % 100
+
+
+class MigrationControls(CustomLogger):
+    name = "migration"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gateway: Any = None
+        self.store: FlagStore | None = None
+        self._task: asyncio.Task | None = None
+
+    def setup(self, gateway: Any) -> None:
+        self.gateway = gateway
+        path = Path(os.environ.get("MODELGATE_FLAGS_FILE", ROOT / "config" / "flags.yaml"))
+        base = Flags.from_settings(gateway.settings)
+        self.store = FlagStore(base, path, set(gateway.resolved.chains), gateway.rebuild)
+        if self.store.current != gateway.resolved.flags:
+            gateway.rebuild(self.store.current)
+
+    async def start(self) -> None:
+        if self.store is not None:
+            self._task = asyncio.create_task(self.store.watch())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    def traffic_percent(self, alias: str) -> int:
+        flags = self.gateway.resolved.flags
+        return flags.traffic.get(alias, self.gateway.resolved.traffic.get(alias, 100))
+
+    def cohort(self, alias: str, user: str | None) -> str:
+        """'migration' or 'legacy' for this request."""
+        if not self.gateway.has_group(alias + LEGACY_SUFFIX):
+            return "migration"
+        pct = self.traffic_percent(alias)
+        draw = bucket(user) if user else random.randrange(100)
+        return "migration" if draw < pct else "legacy"
+
+    async def async_pre_call_hook(self, user_api_key_dict: Any, cache: Any, data: dict, call_type: Any) -> dict:
+        alias = data["model"]
+        user = data.get("metadata", {}).get("end_user")
+        cohort = self.cohort(alias, user)
+        data["metadata"]["cohort"] = cohort
+        if cohort == "legacy":
+            data["model"] = alias + LEGACY_SUFFIX
+        if not self.gateway.resolved.flags.enable_fallback:
+            data["disable_fallbacks"] = True
+        return data
+
+
+controls = MigrationControls()
