@@ -29,10 +29,10 @@ install: $(VENV)/.runtime-installed
 install-dev: $(VENV)/.dev-installed
 
 models: install
-	$(PY) scripts/fetch_models.py
+	$(PY) -m scripts.fetch_models
 
 serve: install models
-	$(PY) scripts/serve.py
+	$(PY) -m scripts.serve
 
 check: install
 	$(PY) -m gateway config check

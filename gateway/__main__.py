@@ -8,12 +8,20 @@ import sys
 
 from pydantic import ValidationError
 
-from gateway.config import ConfigError, resolve
-from gateway.settings import Settings
+from gateway.config import ConfigError, Flags, resolve
+from gateway.settings import Settings, flags_path
 
 
 def config_check(settings: Settings) -> int:
+    """Resolve the YAML under the current flags (env + flags file) and print every chain."""
+    from plugins.flags import FlagError, FlagStore
+
     resolved = resolve(settings)
+    try:
+        store = FlagStore(Flags.from_settings(settings), flags_path(), set(resolved.chains), lambda _: None)
+    except FlagError as exc:
+        raise ConfigError(str(exc)) from exc
+    resolved = resolve(settings, store.current)
     print(f"{settings.config_path}: ok")
     print(resolved.describe())
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import cached_property
 from pathlib import Path
 
@@ -90,3 +91,8 @@ class Settings(BaseSettings):
     def template_values(self) -> dict[str, str]:
         """The values `${NAME}` placeholders in the YAML expand to."""
         return {field.alias: str(getattr(self, name)) for name, field in type(self).model_fields.items() if field.alias}
+
+
+def flags_path() -> Path:
+    """The live flags file (config/flags.yaml unless MODELGATE_FLAGS_FILE says otherwise)."""
+    return Path(os.environ.get("MODELGATE_FLAGS_FILE", ROOT / "config" / "flags.yaml"))

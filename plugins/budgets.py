@@ -264,19 +264,25 @@ class Budgets(CustomLogger):
         router = self.gateway.router
         chain = sorted((d for d in router.model_list if d.get("model_name") == data.get("model")),
                        key=lambda d: d["litellm_params"].get("order") or 0)
-        if not chain:
+        if not any(("provider", d["model_info"].get("provider")) in self.limits for d in chain):
             return data
-        over = {d["model_info"]["id"]: self.exceeded("provider", d["model_info"].get("provider")) for d in chain}
-        if all(over.values()):
-            await self._refuse(next(iter(over.values())), data, user_api_key_dict)  # type: ignore[arg-type]
         try:
             cooled = set(await async_get_cooldown_deployments(litellm_router_instance=router, parent_otel_span=None))
         except Exception:  # noqa: BLE001 - without cooldown info, assume every deployment is up
             cooled = set()
-        first = next((d for d in chain if d["model_info"]["id"] not in cooled), chain[0])
-        refusal = over[first["model_info"]["id"]]
-        if refusal is not None and self.mode(first["model_info"]["provider"]) == "refuse":
-            await self._refuse(refusal, data, user_api_key_dict)
+        # Walk the chain as the Router will: an over-budget `next` provider is skipped, an over-budget
+        # `refuse` provider refuses; the first provider within budget takes the request.
+        first_refusal = None
+        for dep in [d for d in chain if d["model_info"]["id"] not in cooled] or chain:
+            provider = dep["model_info"].get("provider")
+            refusal = self.exceeded("provider", provider)
+            if refusal is None:
+                return data
+            first_refusal = first_refusal or refusal
+            if self.mode(provider) == "refuse":
+                await self._refuse(refusal, data, user_api_key_dict)
+        if first_refusal is not None:  # every provider of the chain is over budget
+            await self._refuse(first_refusal, data, user_api_key_dict)
         return data
 
     async def async_filter_deployments(self, model: str, healthy_deployments: list, messages: Any,

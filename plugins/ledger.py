@@ -116,6 +116,17 @@ class Pricing:
             return float(entry["input_cost_per_second"]), "price_map"
         return None, "unpriced"
 
+    def per_token(self, deployment: str, model: str) -> tuple[float, float, str]:
+        configured = self.configured.get(deployment) or {}
+        if "input_cost_per_token" in configured or "output_cost_per_token" in configured:
+            return (configured.get("input_cost_per_token", 0.0), configured.get("output_cost_per_token", 0.0),
+                    "config")
+        entry = litellm.model_cost.get(model) or {}
+        if entry.get("input_cost_per_token") is not None or entry.get("output_cost_per_token") is not None:
+            return (float(entry.get("input_cost_per_token") or 0.0), float(entry.get("output_cost_per_token") or 0.0),
+                    "price_map")
+        return 0.0, 0.0, "unpriced"
+
     def is_priced(self, deployment: str, model: str) -> str:
         if deployment in self.configured:
             return "config"
@@ -279,7 +290,26 @@ class Ledger(CustomLogger):
         row["completion_tokens"] = int(_get(usage, "completion_tokens") or _get(usage, "output_tokens") or 0)
         if row["kind"] == "transcription":
             row["audio_seconds"] = round(audio_seconds(response, data, hidden), 3)
+        elif row["stream"] and not row["prompt_tokens"] and not row["completion_tokens"] \
+                and _get(usage, "cost") is None:
+            return self._estimated(row, data, response)
         row["cost_usd"], row["cost_source"] = self._cost(row, response, usage, hidden)
+        return row
+
+    def _estimated(self, row: dict[str, Any], data: dict[str, Any], response: Any) -> dict[str, Any]:
+        """A stream whose provider sent no usage (no stream_options.include_usage, and LiteLLM does not
+        read Groq's x_groq.usage): count the tokens here and price them per token."""
+        model = row["model"] or "gpt-3.5-turbo"
+        try:
+            row["prompt_tokens"] = litellm.token_counter(model=model, messages=data.get("messages") or [])
+            choices = _get(response, "choices") or []
+            text = "".join(_get(_get(c, "message"), "content") or "" for c in choices)
+            row["completion_tokens"] = litellm.token_counter(model=model, text=text, count_response_tokens=True)
+        except Exception:  # noqa: BLE001 - leave the zeros
+            log.debug("token estimate failed for %s", model, exc_info=True)
+        price_in, price_out, source = self.pricing.per_token(row["deployment"] or "", row["model"] or "")
+        row["cost_usd"] = row["prompt_tokens"] * price_in + row["completion_tokens"] * price_out
+        row["cost_source"] = "estimate" if source != "unpriced" else source
         return row
 
     def _cost(self, row: dict[str, Any], response: Any, usage: Any, hidden: dict[str, Any]) -> tuple[float, str]:

@@ -42,7 +42,7 @@ ledger = Table(
     Column("completion_tokens", Integer, nullable=False, default=0),
     Column("audio_seconds", Float, nullable=False, default=0.0),
     Column("cost_usd", Float, nullable=False, default=0.0),
-    Column("cost_source", String(16)),                    # provider | config | price_map | unpriced
+    Column("cost_source", String(16)),                    # provider | config | price_map | estimate | unpriced
     Column("latency_ms", Float),
     Column("status", String(16), nullable=False),         # ok | error | refused
     Column("http_status", Integer),

@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
 import random
-from pathlib import Path
 from typing import Any
 
 from litellm.integrations.custom_logger import CustomLogger
 
 from gateway.config import LEGACY_SUFFIX, Flags
-from gateway.settings import ROOT
+from gateway.settings import flags_path
 from plugins.flags import FlagStore
 
 
@@ -41,9 +39,8 @@ class MigrationControls(CustomLogger):
 
     def setup(self, gateway: Any) -> None:
         self.gateway = gateway
-        path = Path(os.environ.get("MODELGATE_FLAGS_FILE", ROOT / "config" / "flags.yaml"))
         base = Flags.from_settings(gateway.settings)
-        self.store = FlagStore(base, path, set(gateway.resolved.chains), gateway.rebuild)
+        self.store = FlagStore(base, flags_path(), set(gateway.resolved.chains), gateway.rebuild)
         if self.store.current != gateway.resolved.flags:
             gateway.rebuild(self.store.current)
 

@@ -20,7 +20,7 @@ from urllib.parse import urlparse
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
-ENV_FILE = ROOT / ".env"
+ENV_FILE = Path(os.environ.get("MODELGATE_ENV_FILE", ROOT / ".env"))
 OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "LITELLM_LOCAL_MODEL_COST_MAP": "True", "PYTHONUNBUFFERED": "1"}
 
 
@@ -109,8 +109,6 @@ def main() -> int:
         dead = [name for name, proc in procs if proc.poll() is not None]
         print(f"serve: {', '.join(dead)} exited; stopping the rest", file=sys.stderr)
         stop()
-    except SystemExit:
-        raise
     finally:
         for _name, proc in procs:
             if proc.poll() is None:

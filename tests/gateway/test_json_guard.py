@@ -76,26 +76,15 @@ def test_guard_falls_through_and_counts_the_failure(gateway, fakes):
     assert counts(fakes) == {"groq": 0, "openrouter": 1, "openai": 0}
 
 
-def test_whole_chain_invalid_is_a_502(start_gateway, fakes):
-    gw = start_gateway(env={"ENABLE_LOCAL": "false"})
-    for fake in fakes.values():
-        fake.reply(content="Sure! Here is the JSON you asked for.")
-    response = httpx.post(gw.api_base + "/chat/completions", headers={"authorization": f"Bearer {gw.key}"},
-                          json={"model": "fast", "messages": MSG, "response_format": JSON_OBJECT}, timeout=30)
-    assert response.status_code == 502
-    assert response.json()["error"]["code"] == "invalid_json_reply"
-    assert counts(fakes) == {"groq": 1, "openrouter": 1, "openai": 0}
-
-
 def test_instruction_fallback_and_streams(start_gateway, fakes, tmp_path):
-    # OpenRouter's `main` deployment flagged as lacking JSON mode; it is the first provider.
+    # OpenRouter's `main` deployment flagged as lacking JSON mode; chains: openrouter -> groq.
     path = write_config(tmp_path, router_settings={"cooldown_time": 2})
     data = yaml.safe_load(path.read_text())
     for dep in data["model_list"]:
         if dep["model_name"] == "main" and dep["model_info"]["provider"] == "openrouter":
             dep["model_info"]["json_mode"] = "instruction"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
-    gw = start_gateway(env={"PRIMARY_PROVIDER": "openrouter", "MODELGATE_CONFIG": str(path)})
+    gw = start_gateway(env={"PRIMARY_PROVIDER": "openrouter", "ENABLE_LOCAL": "false", "MODELGATE_CONFIG": str(path)})
     openrouter = fakes["openrouter"]
 
     # The instruction (with the schema) replaces response_format; a fenced reply is unwrapped.
@@ -135,3 +124,13 @@ def test_instruction_fallback_and_streams(start_gateway, fakes, tmp_path):
     # ...and it counted for fast/openrouter's health: the next call goes to Groq.
     openrouter.reply(content=None)
     assert chat(gw, "fast", response_format=JSON_OBJECT).headers["x-modelgate-provider"] == "groq"
+    counts(fakes)
+
+    # When no provider of the chain answers valid JSON, the app gets a 502 saying so.
+    for fake in fakes.values():
+        fake.reply(content="Sure! Here is the JSON you asked for.")
+    response = httpx.post(gw.api_base + "/chat/completions", headers=headers,
+                          json={"model": "analysis", "messages": MSG, "response_format": JSON_OBJECT}, timeout=30)
+    assert response.status_code == 502
+    assert response.json()["error"]["code"] == "invalid_json_reply"
+    assert counts(fakes) == {"groq": 1, "openrouter": 1, "openai": 0}

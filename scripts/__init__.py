@@ -1,0 +1,1 @@
+"""Command-line tools: set-up, serving, reports and benchmarks (run as `python -m scripts.NAME`)."""
