@@ -1,0 +1,1 @@
+"""Speech-to-text engines: the code that owns a model and runs it."""

@@ -1,0 +1,1 @@
+"""Tests of the local OpenAI-compatible servers (faster-whisper, llama.cpp), run as real processes."""
