@@ -81,4 +81,5 @@ async def handle(_: Request, exc: Exception) -> JSONResponse:
 
 
 # GatewayError and upstream errors are answered in place; anything else is a 500 (and logged).
-HANDLERS = {GatewayError: handle, openai.OpenAIError: handle, Exception: handle}
+HANDLERS = {GatewayError: handle, openai.OpenAIError: handle, RouterRateLimitError: handle,
+            RouterRateLimitErrorBasic: handle, Exception: handle}

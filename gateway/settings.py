@@ -62,6 +62,20 @@ class Settings(BaseSettings):
     config_path: Path = Field(ROOT / "config" / "models.yaml", alias="MODELGATE_CONFIG")
     max_audio_mb: int = Field(25, alias="MODELGATE_MAX_AUDIO_MB")
 
+    # Realtime transcription over WebSocket (/v1/realtime, docs/realtime.md).
+    realtime_model: str = Field("stt-realtime", alias="REALTIME_MODEL")
+    realtime_max_sessions: int = Field(8, ge=1, alias="REALTIME_MAX_SESSIONS")
+    realtime_max_session_s: float = Field(3600, gt=0, alias="REALTIME_MAX_SESSION_S")
+    realtime_max_buffer_s: float = Field(60, gt=0, alias="REALTIME_MAX_BUFFER_S")
+    realtime_max_utterance_s: float = Field(20, ge=2, le=30, alias="REALTIME_MAX_UTTERANCE_S")
+    realtime_silence_ms: int = Field(500, ge=100, le=10000, alias="REALTIME_SILENCE_MS")
+    realtime_early_final_ms: int = Field(200, ge=0, le=10000, alias="REALTIME_EARLY_FINAL_MS")
+    realtime_partials: bool = Field(True, alias="REALTIME_PARTIALS")
+    realtime_partial_model: str = Field("", alias="REALTIME_PARTIAL_MODEL")
+    realtime_partial_interval_ms: int = Field(1000, ge=200, alias="REALTIME_PARTIAL_INTERVAL_MS")
+    realtime_partial_beam_size: int = Field(1, ge=1, alias="REALTIME_PARTIAL_BEAM_SIZE")
+    realtime_partial_threads: int = Field(1, ge=1, alias="REALTIME_PARTIAL_THREADS")
+
     @field_validator("primary_provider")
     @classmethod
     def _primary(cls, value: str) -> str:

@@ -10,8 +10,13 @@ a JSON object), or does not validate against the schema (`jsonschema`), raises `
   `x-modelgate-provider` names the provider that finally answered and `x-modelgate-fallbacks` counts;
 - the failure counts for that deployment's health: the Router's failure callback sees a 502, so with
   `allowed_fails: 0` the deployment cools down for `cooldown_time` like after any other failure;
-- when every provider of the chain fails, the app gets the last error: a 502 naming the provider.
-A valid reply passes untouched (same object, same content).
+- when every provider of the chain fails, the app gets the last error: a 502 with code
+  `invalid_json_reply` naming the upstream model.
+A valid reply passes untouched (same object, same content). The rejected reply was paid for: LiteLLM
+logs that attempt as a failure, so the gateway's success hooks (ledger) only see the answer that won.
+
+Cost: the hooks add ~20 us per chat request (json_object: one json.loads); json_schema validation with
+`jsonschema` costs ~0.5-0.8 ms for an ~800-token structured answer (validators are cached per schema).
 
 Mechanism (LiteLLM 1.106.12). `litellm.acompletion`'s wrapper (utils.client, run once per deployment
 attempt, i.e. once per hop of the Router's fallback walk) calls every callback's
@@ -56,14 +61,15 @@ from typing import Any
 import jsonschema
 import litellm
 from litellm.integrations.custom_guardrail import CustomGuardrail
-from litellm.types.utils import CallTypes
+from litellm.types.utils import CallTypes, ModelResponse
 
 log = logging.getLogger("modelgate.json_guard")
 
-INSTRUCTION = "Answer with a single JSON object only: no prose before or after it, no Markdown, no code fences."
+INSTRUCTION = ("Answer with a single JSON object only: no prose before or after it, no Markdown, "
+               "no code fences.")
 _CHAT_CALLS = {CallTypes.acompletion, CallTypes.completion}
 _FENCE = re.compile(r"^```[A-Za-z0-9_-]*\s*\n(.*?)\n?```$", re.DOTALL)
-_SPEC_KEY = "json_guard"  # request metadata: the JSON spec, the same for every hop of the chain
+_SPEC_KEY = "_modelgate_json_spec"  # request metadata: the spec, for hops that dropped response_format
 
 
 class InvalidJSONReply(litellm.exceptions.APIError):
@@ -114,8 +120,8 @@ class JSONGuard(CustomGuardrail):
             try:
                 cls.check_schema(schema)
             except jsonschema.SchemaError as exc:  # the caller's schema is broken: not the provider's fault
-                log.warning("json_schema in a request is not a valid JSON Schema, replies are only parsed: %s",
-                            exc.message)
+                log.warning("json_schema in a request is not a valid JSON Schema, replies are only "
+                            "parsed: %s", exc.message)
                 validator = False
             else:
                 validator = cls(schema)
@@ -130,8 +136,10 @@ class JSONGuard(CustomGuardrail):
             return None  # tool calls / refusals carry no content to check
         try:
             value = json.loads(content)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             return f"does not parse ({exc.msg} at line {exc.lineno} column {exc.colno})"
+        except (ValueError, RecursionError) as exc:
+            return f"does not parse ({type(exc).__name__})"
         schema = spec.get("schema")
         if schema is None:
             return None if isinstance(value, dict) else f"a JSON {type(value).__name__}, not an object"
@@ -158,28 +166,29 @@ class JSONGuard(CustomGuardrail):
                 name, provider, _, _ = litellm.get_llm_provider(model=model)
                 params = litellm.get_supported_openai_params(model=name, custom_llm_provider=provider)
                 mode = "instruction" if params is not None and "response_format" not in params else "native"
-            except Exception:  # noqa: BLE001 - unknown to LiteLLM: pass response_format and let the guard judge
+            except Exception:  # noqa: BLE001 - unknown to LiteLLM: send response_format, the guard judges
                 mode = "native"
             self._modes[model] = mode
         return mode
 
-    async def async_pre_call_deployment_hook(self, kwargs: dict[str, Any], call_type: CallTypes | None) -> dict | None:
+    async def async_pre_call_deployment_hook(self, kwargs: dict[str, Any],
+                                             call_type: CallTypes | None) -> dict | None:
         if call_type not in _CHAT_CALLS:
             return None
         spec = json_spec(kwargs.get("response_format"))
         if spec is None:
             return None
-        metadata = kwargs.get("metadata")
-        if isinstance(metadata, dict):
-            metadata[_SPEC_KEY] = spec
         if self.json_mode(kwargs) != "instruction":
             return None
+        metadata = kwargs.get("metadata")
+        if isinstance(metadata, dict):
+            metadata[_SPEC_KEY] = spec  # the same for every hop of this request
         text = INSTRUCTION
         if spec["schema"] is not None:
             text += " The object must validate against this JSON Schema:\n" + json.dumps(spec["schema"])
         messages = list(kwargs.get("messages") or [])
-        first = messages[0] if messages else None
-        if isinstance(first, dict) and first.get("role") == "system" and isinstance(first.get("content"), str):
+        first = messages[0] if messages and isinstance(messages[0], dict) else {}
+        if first.get("role") == "system" and isinstance(first.get("content"), str):  # one system message
             messages[0] = {**first, "content": first["content"] + "\n\n" + text}
         else:
             messages.insert(0, {"role": "system", "content": text})
@@ -189,9 +198,10 @@ class JSONGuard(CustomGuardrail):
 
     async def async_post_call_success_deployment_hook(self, request_data: dict, response: Any,
                                                       call_type: CallTypes | None) -> Any:
-        if call_type not in _CHAT_CALLS or not isinstance(response, litellm.ModelResponse):
+        if call_type not in _CHAT_CALLS or not isinstance(response, ModelResponse):
             return None
-        spec = json_spec(request_data.get("response_format")) or (request_data.get("metadata") or {}).get(_SPEC_KEY)
+        spec = (json_spec(request_data.get("response_format"))
+                or (request_data.get("metadata") or {}).get(_SPEC_KEY))
         if spec is None:
             return None
         instruction = self.json_mode(request_data) == "instruction"

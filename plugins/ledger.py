@@ -22,6 +22,7 @@ Cost, in order of precedence:
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import io
 import json
 import logging
@@ -39,7 +40,9 @@ from typing import Any
 import litellm
 from litellm.integrations.custom_logger import CustomLogger
 
-from plugins.ledger_store import LedgerStore, redacted, utcnow
+from gateway.config import ConfigError
+from gateway.settings import ROOT
+from plugins.ledger_store import LedgerStore, ledger_url, redacted, utcnow
 
 log = logging.getLogger("modelgate.ledger")
 
@@ -218,8 +221,14 @@ class Ledger(CustomLogger):
 
     def setup(self, gateway: Any) -> None:
         self.gateway = gateway
-        from gateway.settings import ROOT
-        self.store = LedgerStore()
+        try:
+            self.store = LedgerStore()
+        except Exception as exc:
+            try:
+                where = redacted(ledger_url())
+            except Exception:  # noqa: BLE001 - a URL SQLAlchemy cannot even parse
+                where = "MODELGATE_LEDGER_URL"
+            raise ConfigError(f"ledger database {where} unusable: {type(exc).__name__}: {exc}") from exc
         database = self.store.engine.url.database if self.store.is_sqlite else None
         default = Path(database + ".spool.jsonl") if database and database != ":memory:" else \
             ROOT / "var" / "ledger-spool.jsonl"
@@ -240,6 +249,7 @@ class Ledger(CustomLogger):
             self.store.close()
 
     def _replay_spool(self) -> None:
+        """Rows spooled while the database was refusing writes go in now (before any new row)."""
         if not self.spool.exists() or self.store is None:
             return
         rows = []
@@ -248,7 +258,11 @@ class Ledger(CustomLogger):
                 row = json.loads(line)
                 row["ts"] = _parse_ts(row.get("ts"))
                 rows.append(row)
-        self.store.insert_many(rows)
+        try:
+            self.store.insert_many(rows)
+        except Exception as exc:  # noqa: BLE001 - keep the spool for the next start
+            log.error("ledger: %d spooled row(s) not replayed, kept in %s: %s", len(rows), self.spool, exc)
+            return
         self.spool.unlink()
         log.warning("ledger: replayed %d spooled row(s) into the database", len(rows))
 
@@ -382,7 +396,6 @@ class Ledger(CustomLogger):
 
 
 def _parse_ts(value: Any) -> Any:
-    import datetime as dt
     if isinstance(value, str):
         return dt.datetime.fromisoformat(value)
     return value

@@ -18,11 +18,15 @@ plugin adds `modelgate_*` series labelled by alias and provider, fed by the ledg
     modelgate_budget_limit_usd / _spent_usd / _remaining_usd{scope,name,period}
     modelgate_budget_diverted_total{provider}                    requests routed past an over-budget provider
 
-YAML (optional): `metrics: {litellm: true, require_key: false}`.
+YAML (optional): `metrics: {litellm: false, require_key: false}`. LiteLLM's logger is off by default
+(see `start()`: it drags in LiteLLM's proxy server, +7 s start-up and +120 MB); the modelgate_*
+series cover the requests, errors, latency, tokens, cost, fallbacks and budgets on their own.
 """
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 import logging
 from typing import Any
 
@@ -100,6 +104,7 @@ class Metrics(CustomLogger):
     def __init__(self) -> None:
         super().__init__()
         self.require_key = False
+        self.litellm_builtin = True
 
     def setup(self, gateway: Any) -> None:
         section = config.plugin_section(gateway.settings, "metrics") or {}
@@ -112,10 +117,24 @@ class Metrics(CustomLogger):
             raise ConfigError("the metrics plugin needs the ledger plugin (plugins.ledger.ledger under "
                               "litellm_settings.callbacks)")
         ledger.subscribe(self.observe)
-        if section.get("litellm", True):
-            builtin = _litellm_prometheus()
-            if builtin not in litellm.callbacks:
-                litellm.callbacks.append(builtin)
+        self.litellm_builtin = bool(section.get("litellm", False))
+
+    async def start(self) -> None:
+        """LiteLLM's logger joins after the gateway's warm-up, so its mocked calls are not counted.
+
+        It imports LiteLLM's proxy server lazily (to look for the proxy's router and database) on its
+        first failure or first answer without rate-limit headers: ~7 s and +120 MB, on the event loop,
+        and the import appends the proxy's own hooks to litellm.callbacks. So the import happens here,
+        in a thread before the first request, and the proxy's hooks are taken out again."""
+        if not self.litellm_builtin:
+            return
+        before, quiet = list(litellm.callbacks), litellm.suppress_debug_info
+        await asyncio.to_thread(importlib.import_module, "litellm.proxy.proxy_server")
+        litellm.callbacks[:] = before
+        litellm.suppress_debug_info = quiet
+        builtin = _litellm_prometheus()
+        if builtin not in litellm.callbacks:
+            litellm.callbacks.append(builtin)
 
     @staticmethod
     def observe(row: dict[str, Any]) -> None:

@@ -58,29 +58,56 @@ class Tracing(CustomLogger):
         if os.environ.get("LANGFUSE_REDACT", "true").strip().lower() not in ("false", "0", "no", "off"):
             litellm.turn_off_message_logging = True
         if self.logger is None:
-            self.logger = LangfuseOtelLogger()
-        if self.logger not in litellm.callbacks:
-            litellm.callbacks.append(self.logger)
+            self.logger = LangfuseOtelLogger(config=None, callback_name="langfuse_otel")  # as LiteLLM builds it
         host = os.environ.get("LANGFUSE_OTEL_HOST") or os.environ.get("LANGFUSE_HOST") or "Langfuse cloud"
         log.info("Langfuse tracing on: %s (prompts %s)", host,
                  "redacted" if litellm.turn_off_message_logging else "included")
+
+    async def start(self) -> None:
+        """Registered after the gateway's warm-up, so its mocked calls are not traced."""
+        if self.logger is not None and self.logger not in litellm.callbacks:
+            litellm.callbacks.append(self.logger)
+
+    # Langfuse reads these request metadata keys: trace_name, trace_user_id, tags, trace_metadata,
+    # generation_name. The alias and cohort are known before routing, the provider only after.
+    async def async_pre_call_hook(self, user_api_key_dict: Any, cache: Any, data: dict, call_type: Any) -> dict:
+        if self.logger is None:
+            return data
+        md = data.setdefault("metadata", {})
+        alias, cohort, kind = md.get("alias"), md.get("cohort"), md.get("call_kind")
+        md["trace_name"] = f"{kind or 'call'} {alias}"
+        md["generation_name"] = alias
+        if md.get("end_user"):
+            md["trace_user_id"] = md["end_user"]
+        md["tags"] = [t for t in (f"alias:{alias}", f"cohort:{cohort}" if cohort else None,
+                                  "shadow" if md.get("shadow") else None) if t]
+        md["trace_metadata"] = {"alias": alias, "cohort": cohort, "kind": kind}
+        return data
+
+    async def async_logging_hook(self, kwargs: dict, result: Any, call_type: str) -> tuple[dict, Any]:
+        """Runs before LiteLLM's success loggers: add the provider that answered to the trace."""
+        if self.logger is None:
+            return kwargs, result
+        params = kwargs.get("litellm_params") or {}
+        info, md = params.get("model_info") or {}, params.get("metadata")
+        if isinstance(md, dict) and info.get("provider"):
+            md["trace_metadata"] = {**(md.get("trace_metadata") or {}), "provider": info["provider"],
+                                    "deployment": info.get("id")}
+            md["tags"] = [*(md.get("tags") or []), f"provider:{info['provider']}"]
+        return kwargs, result
 
     async def stop(self) -> None:
         """Flush spans still batched so a clean shutdown loses no trace."""
         if self.logger is None:
             return
-        try:
-            from opentelemetry import trace
-            provider = trace.get_tracer_provider()
-            flush = getattr(provider, "force_flush", None)
-            if flush is not None:
-                flush(5000)
-            tracer_provider = getattr(self.logger, "tracer_provider", None) or getattr(self.logger, "_tracer_provider",
-                                                                                      None)
-            if tracer_provider is not None and hasattr(tracer_provider, "force_flush"):
-                tracer_provider.force_flush(5000)
-        except Exception:  # noqa: BLE001 - shutdown must go on
-            log.debug("langfuse flush failed", exc_info=True)
+        from opentelemetry import trace
+        for provider in {id(p): p for p in (getattr(self.logger, "_tracer_provider", None),
+                                             trace.get_tracer_provider())}.values():
+            try:
+                if hasattr(provider, "force_flush"):
+                    provider.force_flush(5000)
+            except Exception:  # noqa: BLE001 - shutdown must go on
+                log.debug("langfuse flush failed", exc_info=True)
 
 
 tracing = Tracing()

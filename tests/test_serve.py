@@ -28,7 +28,7 @@ def served(tmp_path_factory):
     env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY") and k != "LITELLM_MASTER_KEY"}
     env.update({
         "MODELGATE_ENV_FILE": str(tmp / ".env"), "MODELGATE_FLAGS_FILE": str(tmp / "flags.yaml"),
-        "GATEWAY_PORT": str(port),
+        "GATEWAY_PORT": str(port), "MODELGATE_LEDGER_URL": f"sqlite:///{tmp / 'ledger.sqlite'}",
         "LOCAL_WHISPER_API_BASE": f"http://127.0.0.1:{whisper_port}/v1",
         "LOCAL_QWEN_API_BASE": f"http://127.0.0.1:{llama_port}/v1",
         "PYTHONUNBUFFERED": "1",

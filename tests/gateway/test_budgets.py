@@ -31,13 +31,13 @@ def chat(client, user: str):
     return client.chat.completions.with_raw_response.create(model="main", messages=MSG, user=user)
 
 
-def metric(gw, name: str, **labels) -> float:
+def metric(gw, sample_name: str, **labels) -> float:
     text = httpx.get(gw.base_url + "/metrics").text
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+            if sample.name == sample_name and all(sample.labels.get(k) == v for k, v in labels.items()):
                 return sample.value
-    raise AssertionError(f"no sample {name} {labels}")
+    raise AssertionError(f"no sample {sample_name} {labels}")
 
 
 def test_budgets_switch_exactly_at_threshold(start_gateway, fakes):

@@ -53,7 +53,8 @@ def test_guard_falls_through_and_counts_the_failure(gateway, fakes):
     raw = chat(gateway, "main", response_format=JSON_OBJECT)
     assert raw.headers["x-modelgate-provider"] == "groq" and raw.headers["x-modelgate-fallbacks"] == "0"
     assert raw.parse().choices[0].message.content == json.dumps(
-        {"provider": "groq", "model": "llama-3.3-70b-versatile", "answer": "groq llama-3.3-70b-versatile reply"})
+        {"provider": "groq", "model": "llama-3.3-70b-versatile",
+         "answer": "groq llama-3.3-70b-versatile reply"})
     assert counts(fakes) == {"groq": 1, "openrouter": 0, "openai": 0}
 
     # The fake's truncated JSON (invalid_json fault): falls through.
@@ -84,7 +85,8 @@ def test_instruction_fallback_and_streams(start_gateway, fakes, tmp_path):
         if dep["model_name"] == "main" and dep["model_info"]["provider"] == "openrouter":
             dep["model_info"]["json_mode"] = "instruction"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
-    gw = start_gateway(env={"PRIMARY_PROVIDER": "openrouter", "ENABLE_LOCAL": "false", "MODELGATE_CONFIG": str(path)})
+    gw = start_gateway(env={"PRIMARY_PROVIDER": "openrouter", "ENABLE_LOCAL": "false",
+                            "MODELGATE_CONFIG": str(path)})
     openrouter = fakes["openrouter"]
 
     # The instruction (with the schema) replaces response_format; a fenced reply is unwrapped.
@@ -96,7 +98,8 @@ def test_instruction_fallback_and_streams(start_gateway, fakes, tmp_path):
     [request] = openrouter.requests()
     assert request["response_format"] is None
     system = request["body"]["messages"][0]
-    assert system["role"] == "system" and system["content"].startswith("Answer with a single JSON object only")
+    assert system["role"] == "system"
+    assert system["content"].startswith("Answer with a single JSON object only")
     assert '"required": ["summary", "diagnosis"]' in system["content"]
     assert request["body"]["messages"][1:] == MSG
     assert counts(fakes) == {"groq": 0, "openrouter": 1, "openai": 0}
@@ -130,7 +133,8 @@ def test_instruction_fallback_and_streams(start_gateway, fakes, tmp_path):
     for fake in fakes.values():
         fake.reply(content="Sure! Here is the JSON you asked for.")
     response = httpx.post(gw.api_base + "/chat/completions", headers=headers,
-                          json={"model": "analysis", "messages": MSG, "response_format": JSON_OBJECT}, timeout=30)
+                          json={"model": "analysis", "messages": MSG, "response_format": JSON_OBJECT},
+                          timeout=30)
     assert response.status_code == 502
     assert response.json()["error"]["code"] == "invalid_json_reply"
     assert counts(fakes) == {"groq": 1, "openrouter": 1, "openai": 0}

@@ -1,4 +1,5 @@
-"""Provider rate limits (`rpm:` in a deployment's litellm_params): excess goes to the next provider."""
+"""Provider rate limits (`rpm:` / `tpm:` in a deployment's litellm_params, enforced by LiteLLM's
+ModelRateLimitingCheck per UTC minute): excess goes to the next provider; with none, a 429."""
 
 from __future__ import annotations
 
@@ -19,14 +20,14 @@ def clear_of_minute_boundary(margin_s: float = 4.0) -> None:
 
 def test_burst_over_rpm_goes_to_next_provider(start_gateway, fakes):
     rpm, burst = 3, 10
-    gw = start_gateway(config={"deployment_params": {"main/groq": {"rpm": rpm}}})
-    clear_of_minute_boundary()
+    gw = start_gateway(config={"deployment_params": {"main/groq": {"rpm": rpm}, "fast/groq": {"tpm": 20}}})
+    clear_of_minute_boundary(10)
 
     async def run() -> list[httpx.Response]:
         async with httpx.AsyncClient(base_url=gw.api_base, timeout=30,
                                      headers={"authorization": f"Bearer {gw.key}"}) as client:
-            return await asyncio.gather(*[client.post("/chat/completions", json={"model": "main", "messages": MSG})
-                                          for _ in range(burst)])
+            body = {"model": "main", "messages": MSG}
+            return await asyncio.gather(*[client.post("/chat/completions", json=body) for _ in range(burst)])
 
     responses = asyncio.run(run())
     assert [r.status_code for r in responses] == [200] * burst  # zero client errors
@@ -40,8 +41,20 @@ def test_burst_over_rpm_goes_to_next_provider(start_gateway, fakes):
     assert raw.headers["x-modelgate-provider"] == "openrouter"
     assert len(fakes["groq"].requests()) == groq
 
+    # tpm works the same way, on tokens used this minute (the fake bills 7 per call here; the
+    # warm-up's mocked call counts 30 if it fell in this minute): once over, Groq is skipped.
+    served = []
+    for _ in range(6):
+        raw = gw.client().chat.completions.with_raw_response.create(model="fast", messages=MSG)
+        served.append(raw.headers["x-modelgate-provider"])
+        time.sleep(0.2)  # usage is counted by LiteLLM's success logging, just after the answer
+    switch = served.index("openrouter")
+    assert switch <= 3 and served == ["groq"] * switch + ["openrouter"] * (6 - switch)
+
 
 def test_single_provider_over_rpm_is_a_429_with_retry_after(start_gateway, fakes):
+    """No queue: the call over the limit gets a 429 at once (LiteLLM's check says Retry-After: 60), and
+    while the deployment cools down after it, calls get the gateway's 429 with the cooldown left."""
     # main's chain is Groq alone: no OpenRouter key, local servers off.
     gw = start_gateway(env={"OPENROUTER_API_KEY": "", "ENABLE_LOCAL": "false"},
                        config={"deployment_params": {"main/groq": {"rpm": 2}}})
