@@ -3,10 +3,11 @@
 Used by the ledger plugin (writes), the budgets plugin (spend so far), `scripts/cost_report.py`
 and `GET /admin/costs` (reads). Timestamps are naive UTC; a "day" is a UTC day.
 
-SQLite runs in WAL mode. `synchronous` is FULL by default: every commit fsyncs the WAL, so a row
-survives a power cut as well as a SIGKILL. NORMAL (MODELGATE_LEDGER_SYNC=normal) still survives
-any crash of the gateway process (the WAL write reaches the OS before the commit returns) and only
-risks the last commits on an OS crash or power loss; it saves one fsync per group commit.
+SQLite runs in WAL mode. `synchronous` is NORMAL by default: a committed row survives any crash of
+the gateway process, SIGKILL included (the WAL write reaches the OS before the commit returns), and
+only an OS crash or power loss can lose the last commits. FULL (MODELGATE_LEDGER_SYNC=full) fsyncs
+the WAL on every commit, surviving a power cut too, for one fsync per group commit (~2 ms a
+request here, against ~0.3 ms).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 from sqlalchemy import (Boolean, Column, DateTime, Float, Index, Integer, MetaData, String, Table, create_engine,
                         event, func, select)
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import IntegrityError, ProgrammingError
 
 from gateway.settings import ROOT
 
@@ -85,7 +87,7 @@ class LedgerStore:
         self.url = ledger_url(url)
         parsed = make_url(self.url)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
-        sync = (sync or os.environ.get("MODELGATE_LEDGER_SYNC") or "full").upper()
+        sync = (sync or os.environ.get("MODELGATE_LEDGER_SYNC") or "normal").upper()
         if sync not in ("FULL", "NORMAL"):
             raise ValueError(f"MODELGATE_LEDGER_SYNC must be full or normal, got {sync.lower()!r}")
         if self.is_sqlite and parsed.database and parsed.database != ":memory:":
@@ -105,7 +107,10 @@ class LedgerStore:
                 cur.execute("PRAGMA busy_timeout=30000")
                 cur.close()
         if create:
-            metadata.create_all(self.engine)
+            try:
+                metadata.create_all(self.engine)
+            except (ProgrammingError, IntegrityError):  # replicas starting together on a fresh database:
+                metadata.create_all(self.engine)        # another one created it first; now it exists
 
     def close(self) -> None:
         self.engine.dispose()
@@ -130,14 +135,16 @@ class LedgerStore:
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
 
-    def spend_since(self, since: dt.datetime) -> dict[tuple[str, str], float]:
-        """Cost since `since` per ("provider", name) and ("alias", name)."""
+    def spend_since(self, since: dt.datetime, until: dt.datetime | None = None) -> dict[tuple[str, str], float]:
+        """Cost since `since` (and before `until`) per ("provider", name) and ("alias", name)."""
         out: dict[tuple[str, str], float] = {}
         with self.engine.connect() as conn:
             for scope in ("provider", "alias"):
                 col = ledger.c[scope]
                 query = (select(col, func.sum(ledger.c.cost_usd)).where(ledger.c.ts >= since)
                          .where(col.is_not(None)).group_by(col))
+                if until is not None:
+                    query = query.where(ledger.c.ts < until)
                 for name, total in conn.execute(query):
                     out[(scope, name)] = float(total or 0.0)
         return out
