@@ -44,11 +44,11 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--sync", default="full", choices=["full", "normal"], help="ledger SQLite sync mode")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     fakes = start_fakes(["groq", "openrouter", "openai"])
     gateways: dict[str, Gateway] = {}
     try:
