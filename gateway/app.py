@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from gateway import errors
+from gateway import dashboard, errors, realtime
 from gateway.core import Gateway
 from gateway.routers import admin, audio, chat, costs, models
 from gateway.settings import Settings
@@ -31,6 +31,8 @@ def routes() -> list[Route]:
         Route("/admin/flags", admin.update_flags, methods=["PUT", "PATCH"]),
         Route("/admin/costs", costs.costs, methods=["GET"]),
         Route("/metrics", costs.metrics, methods=["GET"]),
+        *dashboard.routes(),  # GET /dashboard (page, static files), /admin/state, /admin/stats
+        *realtime.routes(),  # WebSocket /v1/realtime (and /openai/v1/realtime, /realtime)
     ]
 
 
