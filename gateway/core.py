@@ -7,7 +7,6 @@ A flag change rebuilds the Router from the YAML; requests in flight finish on th
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import logging
 import time
@@ -57,7 +56,6 @@ class Gateway:
         for plugin in self.plugins:
             if hasattr(plugin, "setup"):
                 plugin.setup(self)
-        self._rebuild_lock = asyncio.Lock()
         for provider, why in self.resolved.excluded.items():
             log.warning("provider %s left out of routing: %s", provider, why)
 
