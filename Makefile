@@ -10,7 +10,7 @@ export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=
 export HF_HUB_OFFLINE := 1
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 
-.PHONY: install install-dev models serve test lock check clean
+.PHONY: install install-dev models serve serve-cluster test lock check clean
 
 $(UV):
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ models: install
 
 serve: install models
 	$(PY) -m scripts.serve
+
+# Two replicas (ports 4000, 4010) sharing Redis and a PostgreSQL ledger: docs/scale-out.md.
+serve-cluster: install models
+	$(PY) -m scripts.serve_cluster
 
 check: install
 	$(PY) -m gateway config check

@@ -229,6 +229,8 @@ def resolve(settings: Settings, flags: Flags | None = None, path: Path | None = 
             legacy_chains[alias] = legacy
 
     router_settings = copy.deepcopy(data.get("router_settings") or {})
+    if settings.redis_url and not {"redis_url", "redis_host"} & set(router_settings):
+        router_settings["redis_url"] = settings.redis_url  # replicas share cooldowns and rpm/tpm usage
     litellm_settings = copy.deepcopy(data.get("litellm_settings") or {})
     return ResolvedConfig(chains, legacy_chains, dict(data.get("aliases") or {}), excluded,
                           router_settings, litellm_settings, flags, dict(data.get("traffic") or {}))

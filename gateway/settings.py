@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     gateway_port: int = Field(4000, alias="GATEWAY_PORT")
     config_path: Path = Field(ROOT / "config" / "models.yaml", alias="MODELGATE_CONFIG")
     max_audio_mb: int = Field(25, alias="MODELGATE_MAX_AUDIO_MB")
+    # Several replicas (docs/scale-out.md): one Redis shares cooldowns, rpm/tpm usage and live flags.
+    redis_url: str = Field("", alias="REDIS_URL")
 
     # Realtime transcription over WebSocket (/v1/realtime, docs/realtime.md).
     realtime_model: str = Field("stt-realtime", alias="REALTIME_MODEL")

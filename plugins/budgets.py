@@ -20,7 +20,9 @@ spend >= limit: the request after the one that reached it is the first to be div
 
 Spend lives in memory (loaded from the ledger at start, then added to by each committed row). With a
 shared ledger database (several replicas), `sync_seconds` (default 30 when the ledger is not SQLite)
-re-reads the totals so each replica sees the others' spend.
+re-reads the totals so each replica sees the others' spend, and each budget check first re-reads today's
+spend from the ledger (this month's earlier days are cached for a minute), so a budget spent through
+several replicas stops at its threshold as on one (docs/scale-out.md).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import asyncio
 import datetime as dt
 import logging
 import math
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -170,6 +173,8 @@ class Budgets(CustomLogger):
         self.sync_seconds = 0.0
         self.diverted: dict[str, int] = {}     # provider -> requests routed past it (metrics)
         self._task: asyncio.Task | None = None
+        self.shared = False                    # a ledger other replicas write too: read it at each check
+        self._month_base: tuple[dt.datetime, float, dict[tuple[str, str], float]] | None = None
 
     def setup(self, gateway: Any) -> None:
         self.gateway = gateway
@@ -181,6 +186,7 @@ class Budgets(CustomLogger):
         if self.ledger is not None:
             self.ledger.subscribe(self._on_row)
         default_sync = 0 if self.ledger is None or self.ledger.store.is_sqlite else 30
+        self.shared = default_sync > 0
         self.sync_seconds = float((section or {}).get("sync_seconds", default_sync))
 
     async def start(self) -> None:
@@ -210,6 +216,18 @@ class Budgets(CustomLogger):
                 await asyncio.to_thread(self.reload)
             except Exception as exc:  # noqa: BLE001 - keep the in-memory totals until the next try
                 log.warning("budget sync from the ledger failed: %s", exc)
+
+    def read_current(self) -> tuple[dict[str, dict[tuple[str, str], float]], dict[str, dt.datetime]]:
+        """Spend as the shared ledger has it now: today's read at each call, earlier days of the month cached."""
+        now = utcnow()
+        keys = {p: period_start(p, now) for p in PERIODS}
+        base = self._month_base
+        if base is None or base[0] != keys["daily"] or time.monotonic() - base[1] > 60:
+            base = (keys["daily"], time.monotonic(), self.ledger.store.spend_since(keys["monthly"], until=keys["daily"]))
+            self._month_base = base
+        today = self.ledger.store.spend_since(keys["daily"])
+        month = {k: base[2].get(k, 0.0) + today.get(k, 0.0) for k in base[2].keys() | today.keys()}
+        return {"daily": today, "monthly": month}, keys
 
     def _on_row(self, row: dict[str, Any]) -> None:
         if row.get("cost_usd"):
@@ -257,6 +275,11 @@ class Budgets(CustomLogger):
     async def async_pre_call_hook(self, user_api_key_dict: Any, cache: Any, data: dict, call_type: Any) -> dict:
         if not self.limits:
             return data
+        if self.shared:  # the other replicas' spend too, committed up to now
+            try:
+                self.spend.replace(*await asyncio.to_thread(self.read_current))
+            except Exception as exc:  # noqa: BLE001 - check against the last spend read
+                log.warning("budget check on the last synced spend, the ledger read failed: %s", exc)
         alias = (data.get("metadata") or {}).get("alias") or data.get("model")
         refusal = self.exceeded("alias", alias)
         if refusal is not None:

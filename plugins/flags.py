@@ -100,7 +100,7 @@ def as_dict(flags: Flags) -> dict[str, Any]:
 class FlagStore:
     """Holds the current flags, watches the flags file, and applies changes through `on_change`."""
 
-    def __init__(self, base: Flags, path: Path, aliases: set[str], on_change) -> None:  # noqa: ANN001
+    def __init__(self, base: Flags, path: Path, aliases: set[str], on_change, remote=None) -> None:  # noqa: ANN001
         self.base, self.path, self.aliases, self.on_change = base, path, aliases, on_change
         self.history: deque[dict[str, Any]] = deque(maxlen=200)
         self._mtime: float | None = None
@@ -108,6 +108,17 @@ class FlagStore:
         if path.exists():
             self.current = self._read_file()
             self._mtime = path.stat().st_mtime
+        # Several replicas (REDIS_URL, plugins/flags_redis.py): the flags published in Redis win over the file.
+        self.remote = remote
+        self._remote_down = False
+        if remote is not None:
+            try:
+                fetched = remote.fetch()
+                if fetched is not None:
+                    remote.seen = fetched[0]
+                    self.current = apply_changes(self.base, fetched[1], self.aliases)
+            except Exception as exc:  # noqa: BLE001 - Redis down or a bad document: keep the file's flags
+                log.error("shared flags in Redis unusable at start, using the flags file: %s", exc)
 
     def _read_file(self) -> Flags:
         try:
@@ -142,6 +153,7 @@ class FlagStore:
         new = apply_changes(self.current, changes, self.aliases)
         self._apply(new, who)
         self._write(new)
+        self._publish(new, who)
         return new
 
     def _write(self, flags: Flags) -> None:
@@ -163,7 +175,10 @@ class FlagStore:
         self._mtime = mtime
         try:
             new = self._read_file() if mtime is not None else self.base
+            changed = new != self.current
             self._apply(new, who=f"file {self.path.name}")
+            if changed:
+                self._publish(new, f"file {self.path.name}")
         except Exception as exc:  # a bad edit must never take the gateway down
             log.error("flags file refused, keeping the current flags: %s", exc)
 
@@ -171,6 +186,37 @@ class FlagStore:
         while True:
             await asyncio.sleep(interval)
             self.poll()
+            if self.remote is not None:
+                await self.pull()
+
+    def _publish(self, flags: Flags, who: str) -> None:
+        if self.remote is None:
+            return
+        try:
+            self.remote.publish(as_dict(flags), who)
+        except Exception as exc:  # noqa: BLE001 - applied here; the other replicas miss it until the next change
+            log.error("flag change applied on this replica only, Redis refused it: %s", exc)
+
+    async def pull(self) -> None:
+        """Apply the flags another replica published in Redis (the whole set; the last writer wins)."""
+        try:
+            fetched = await asyncio.to_thread(self.remote.fetch)
+        except Exception as exc:  # noqa: BLE001 - Redis down: keep the current flags, say so once
+            if not self._remote_down:
+                log.error("shared flags: Redis unreachable, keeping the current flags: %s", exc)
+            self._remote_down = True
+            return
+        self._remote_down = False
+        if fetched is None:
+            return
+        raw, data, who = fetched
+        self.remote.seen = raw
+        try:
+            new = apply_changes(self.base, data, self.aliases)
+            self._apply(new, who=f"{who} (another replica)")
+            self._write(new)
+        except Exception as exc:  # noqa: BLE001 - e.g. an alias this replica's YAML lacks
+            log.error("shared flags from Redis refused, keeping the current flags: %s", exc)
 
     def snapshot(self) -> dict[str, Any]:
         return {"flags": as_dict(self.current), "history": list(self.history), "file": str(self.path),
