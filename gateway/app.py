@@ -10,7 +10,7 @@ from starlette.routing import Route
 
 from gateway import dashboard, errors, realtime
 from gateway.core import Gateway
-from gateway.routers import admin, audio, chat, costs, models
+from gateway.routers import admin, audio, chat, costs, models, shadow
 from gateway.settings import Settings
 
 
@@ -31,6 +31,7 @@ def routes() -> list[Route]:
         Route("/admin/flags", admin.update_flags, methods=["PUT", "PATCH"]),
         Route("/admin/costs", costs.costs, methods=["GET"]),
         Route("/metrics", costs.metrics, methods=["GET"]),
+        Route("/admin/shadow", shadow.shadow, methods=["GET"]),  # shadow comparisons (plugins/shadow.py)
         *dashboard.routes(),  # GET /dashboard (page, static files), /admin/state, /admin/stats
         *realtime.routes(),  # WebSocket /v1/realtime (and /openai/v1/realtime, /realtime)
     ]

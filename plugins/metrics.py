@@ -138,6 +138,8 @@ class Metrics(CustomLogger):
 
     @staticmethod
     def observe(row: dict[str, Any]) -> None:
+        if row.get("shadow"):
+            return  # shadow calls are counted apart: modelgate_shadow_* (plugins/shadow.py)
         alias, provider = row.get("alias") or "none", row.get("provider") or "none"
         REQUESTS.labels(row.get("kind") or "chat", alias, provider, row["status"]).inc()
         if row["status"] != "ok":

@@ -7,6 +7,9 @@
 - Traffic shift: per alias, `traffic[alias]` percent of end users take the migration chain and
   the rest the legacy (Groq-first) chain. The split hashes the end user, so one clinician keeps
   one model; requests without a user are split at random.
+- Pinning (A/B runs, scripts/ab_compare.py): a request with the header `x-modelgate-pin: <provider>`
+  goes to the deployment `<alias>/<provider>` only: no traffic split, no fallback, no retry; an
+  unknown or left-out provider is a 400 `invalid_pin`.
 """
 
 from __future__ import annotations
@@ -40,7 +43,13 @@ class MigrationControls(CustomLogger):
     def setup(self, gateway: Any) -> None:
         self.gateway = gateway
         base = Flags.from_settings(gateway.settings)
-        self.store = FlagStore(base, flags_path(), set(gateway.resolved.chains), gateway.rebuild)
+        remote = None
+        if gateway.settings.redis_url:  # several replicas: flags shared through Redis (docs/scale-out.md)
+            from plugins.flags_redis import RedisFlags
+            # LiteLLM's own key prefix (router_settings.cache_kwargs.namespace) keeps clusters on one Redis apart.
+            namespace = (gateway.resolved.router_settings.get("cache_kwargs") or {}).get("namespace") or "modelgate"
+            remote = RedisFlags(gateway.settings.redis_url, key=f"{namespace}:flags")
+        self.store = FlagStore(base, flags_path(), set(gateway.resolved.chains), gateway.rebuild, remote)
         if self.store.current != gateway.resolved.flags:
             gateway.rebuild(self.store.current)
 
@@ -66,6 +75,9 @@ class MigrationControls(CustomLogger):
 
     async def async_pre_call_hook(self, user_api_key_dict: Any, cache: Any, data: dict, call_type: Any) -> dict:
         alias = data["model"]
+        pin = (getattr(user_api_key_dict, "metadata", None) or {}).get("pin")
+        if pin:  # x-modelgate-pin: <provider> (A/B runs): that one deployment, no fallback
+            return self.pinned(alias, str(pin), data)
         user = data.get("metadata", {}).get("end_user")
         cohort = self.cohort(alias, user)
         data["metadata"]["cohort"] = cohort
@@ -73,6 +85,18 @@ class MigrationControls(CustomLogger):
             data["model"] = alias + LEGACY_SUFFIX
         if not self.gateway.resolved.flags.enable_fallback:
             data["disable_fallbacks"] = True
+        return data
+
+    def pinned(self, alias: str, provider: str, data: dict) -> dict:
+        """Target the deployment `<alias>/<provider>` of the migration chain, without fallback or retry."""
+        deployment = f"{alias}/{provider}"
+        if not self.gateway.router.has_model_id(deployment):
+            from gateway.errors import GatewayError
+            raise GatewayError(400, f"x-modelgate-pin: {alias} has no routable provider {provider!r}",
+                               "invalid_pin", "x-modelgate-pin")
+        data["model"] = deployment
+        data["metadata"]["cohort"] = "pinned"
+        data.update(disable_fallbacks=True, num_retries=0)
         return data
 
 

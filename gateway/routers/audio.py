@@ -65,7 +65,8 @@ async def transcriptions(request: Request) -> Response:
         data["timestamp_granularities"] = [str(g) for g in granularities]
 
     user = request.headers.get("x-modelgate-user") or (str(form["user"]) if form.get("user") else None)
-    call = Call("transcription", data, user=user, metadata={"audio_bytes": len(audio)})
+    call = Call("transcription", data, user=user,
+                metadata={"audio_bytes": len(audio), "pin": request.headers.get("x-modelgate-pin")})
     result = await gateway.transcription(call)
     headers = routing_headers(result)
     if response_format in ("text", "srt", "vtt"):

@@ -41,7 +41,8 @@ async def chat_completions(request: Request) -> Response:
     require_key(request)
     data = _parse(await request.body())
     gateway = request.app.state.gateway
-    call = Call("chat", data, user=end_user(request, data))
+    call = Call("chat", data, user=end_user(request, data),
+                metadata={"pin": request.headers.get("x-modelgate-pin")})  # A/B pin: plugins/migration.py
     result = await gateway.completion(call)
     if not data.get("stream"):
         return json_response(result.model_dump(exclude_none=True), routing_headers(result))
