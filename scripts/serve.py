@@ -62,6 +62,61 @@ def wait_healthy(name: str, url: str, proc: subprocess.Popen, timeout: float = 3
     raise SystemExit(f"serve: {name} not healthy after {timeout:.0f}s ({url})")
 
 
+class Supervisor:
+    """Child processes started in order and stopped in reverse, on Ctrl-C, SIGTERM or when one dies."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.procs: list[tuple[str, subprocess.Popen]] = []
+        signal.signal(signal.SIGTERM, self.stop)
+        signal.signal(signal.SIGINT, self.stop)
+
+    def start(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen:
+        proc = subprocess.Popen([sys.executable, *args], env=env)
+        self.procs.append((name, proc))
+        return proc
+
+    def start_local_servers(self, settings, env: dict[str, str]) -> None:  # noqa: ANN001 - gateway Settings
+        """The whisper and llama servers, unless ENABLE_LOCAL=false or their base URLs point elsewhere."""
+        servers = [("whisper", "local_servers.whisper", settings.local_whisper_api_base),
+                   ("llama", "local_servers.llama", settings.local_qwen_api_base)]
+        for name, module, api_base in servers:
+            port = local_port(api_base) if settings.enable_local else None
+            if port is None:
+                continue
+            proc = self.start(name, ["-m", module, "--port", str(port)], env)
+            wait_healthy(f"local {name} server", f"http://127.0.0.1:{port}/health", proc)
+            print(f"{self.label}: local {name} server ready on 127.0.0.1:{port}")
+
+    def stop(self, *_: object) -> None:
+        for _name, proc in reversed(self.procs):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for _name, proc in self.procs:
+            try:
+                proc.wait(timeout=35)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        raise SystemExit(0)
+
+    def wait(self) -> None:
+        """Block until a child exits, then stop the rest."""
+        while all(proc.poll() is None for _, proc in self.procs):
+            time.sleep(0.5)
+        dead = [name for name, proc in self.procs if proc.poll() is not None]
+        print(f"{self.label}: {', '.join(dead)} exited; stopping the rest", file=sys.stderr)
+        self.stop()
+
+    def __enter__(self) -> "Supervisor":
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        # However we leave (a failed start, an exception), no child outlives the supervisor.
+        for _name, proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+
+
 def main() -> int:
     os.chdir(ROOT)
     key = ensure_master_key()
@@ -69,50 +124,16 @@ def main() -> int:
 
     settings = Settings()
     env = {**os.environ, **OFFLINE_ENV, "LITELLM_MASTER_KEY": key}
-    procs: list[tuple[str, subprocess.Popen]] = []
-
-    def stop(*_: object) -> None:
-        for _name, proc in reversed(procs):
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for _name, proc in procs:
-            try:
-                proc.wait(timeout=35)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        raise SystemExit(0)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-
-    servers = [("whisper", "local_servers.whisper", settings.local_whisper_api_base),
-               ("llama", "local_servers.llama", settings.local_qwen_api_base)]
-    try:
-        for name, module, api_base in servers:
-            port = local_port(api_base) if settings.enable_local else None
-            if port is None:
-                continue
-            proc = subprocess.Popen([sys.executable, "-m", module, "--port", str(port)], env=env)
-            procs.append((name, proc))
-            wait_healthy(f"local {name} server", f"http://127.0.0.1:{port}/health", proc)
-            print(f"serve: local {name} server ready on 127.0.0.1:{port}")
-        gateway = subprocess.Popen([sys.executable, "-m", "gateway", "serve"], env=env)
-        procs.append(("gateway", gateway))
+    with Supervisor("serve") as supervisor:
+        supervisor.start_local_servers(settings, env)
+        gateway = supervisor.start("gateway", ["-m", "gateway", "serve"], env)
         base = f"http://{settings.gateway_host}:{settings.gateway_port}"
         wait_healthy("gateway", base + "/health", gateway)
         print(f"\nmodelgate is up.\n  base URL: {base}/v1\n  API key:  {key}\n"
               f"  try: curl -s {base}/v1/chat/completions -H 'Authorization: Bearer {key}' "
               "-H 'Content-Type: application/json' -d '{\"model\":\"main\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}'\n"
               "Ctrl-C stops everything.", flush=True)
-        while all(proc.poll() is None for _, proc in procs):
-            time.sleep(0.5)
-        dead = [name for name, proc in procs if proc.poll() is not None]
-        print(f"serve: {', '.join(dead)} exited; stopping the rest", file=sys.stderr)
-        stop()
-    finally:
-        for _name, proc in procs:
-            if proc.poll() is None:
-                proc.kill()
+        supervisor.wait()
     return 1
 
 

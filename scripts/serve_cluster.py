@@ -14,13 +14,10 @@ Put any load balancer in front of the ports. Ctrl-C or SIGTERM stops every proce
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
-import time
 from urllib.parse import urlsplit, urlunsplit
 
-from scripts.serve import OFFLINE_ENV, ROOT, ensure_master_key, local_port, wait_healthy
+from scripts.serve import OFFLINE_ENV, ROOT, Supervisor, ensure_master_key, wait_healthy
 
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
 DEFAULT_LEDGER = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -54,54 +51,19 @@ def main() -> int:
               "MODELGATE_LEDGER_URL": os.environ.get("MODELGATE_LEDGER_URL") or DEFAULT_LEDGER}
     env = {**os.environ, **OFFLINE_ENV, "LITELLM_MASTER_KEY": key, **shared}
     (ROOT / "var").mkdir(exist_ok=True)
-    procs: list[tuple[str, subprocess.Popen]] = []
-
-    def stop(*_: object) -> None:
-        for _name, proc in reversed(procs):
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for _name, proc in procs:
-            try:
-                proc.wait(timeout=35)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        raise SystemExit(0)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-
-    servers = [("whisper", "local_servers.whisper", settings.local_whisper_api_base),
-               ("llama", "local_servers.llama", settings.local_qwen_api_base)]
-    try:
-        for name, module, api_base in servers:
-            port = local_port(api_base) if settings.enable_local else None
-            if port is None:
-                continue
-            proc = subprocess.Popen([sys.executable, "-m", module, "--port", str(port)], env=env)
-            procs.append((name, proc))
-            wait_healthy(f"local {name} server", f"http://127.0.0.1:{port}/health", proc)
-            print(f"serve-cluster: local {name} server ready on 127.0.0.1:{port}")
-        bases = []
-        for index, port in enumerate(ports):
-            proc = subprocess.Popen([sys.executable, "-m", "gateway", "serve"],
-                                    env=replica_env(env, port, first=index == 0))
-            procs.append((f"gateway:{port}", proc))
-            bases.append(f"http://{settings.gateway_host}:{port}")
-        for (name, proc), base in zip(procs[-len(ports):], bases, strict=True):
-            wait_healthy(name, base + "/health", proc)
+    with Supervisor("serve-cluster") as supervisor:
+        supervisor.start_local_servers(settings, env)
+        bases = {port: f"http://{settings.gateway_host}:{port}" for port in ports}
+        replicas = {port: supervisor.start(f"gateway:{port}", ["-m", "gateway", "serve"],
+                                           replica_env(env, port, first=index == 0))
+                    for index, port in enumerate(ports)}
+        for port, proc in replicas.items():
+            wait_healthy(f"gateway:{port}", bases[port] + "/health", proc)
         print(f"\nmodelgate cluster is up: {len(ports)} replicas.\n"
-              + "".join(f"  base URL: {base}/v1\n" for base in bases)
+              + "".join(f"  base URL: {base}/v1\n" for base in bases.values())
               + f"  API key:  {key}\n  Redis:    {redacted_redis(shared['REDIS_URL'])}\n"
               f"  ledger:   {redacted(shared['MODELGATE_LEDGER_URL'])}\nCtrl-C stops everything.", flush=True)
-        while all(proc.poll() is None for _, proc in procs):
-            time.sleep(0.5)
-        dead = [name for name, proc in procs if proc.poll() is not None]
-        print(f"serve-cluster: {', '.join(dead)} exited; stopping the rest", file=sys.stderr)
-        stop()
-    finally:
-        for _name, proc in procs:
-            if proc.poll() is None:
-                proc.kill()
+        supervisor.wait()
     return 1
 
 

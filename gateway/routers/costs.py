@@ -11,7 +11,7 @@ from starlette.responses import Response
 from gateway import config
 from gateway.auth import require_key
 from gateway.errors import GatewayError
-from gateway.routers.responses import json_response
+from gateway.routers.responses import json_response, query_days
 from plugins.ledger_store import reference_rates, since_days, summarize
 
 
@@ -21,12 +21,7 @@ async def costs(request: Request) -> Response:
     ledger = gateway.plugin("ledger")
     if ledger is None or ledger.store is None:
         raise GatewayError(404, "the ledger plugin is not enabled in the YAML", "not_enabled")
-    try:
-        days = int(request.query_params.get("days", "7"))
-    except ValueError as exc:
-        raise GatewayError(400, "days must be a whole number", "invalid_request", "days") from exc
-    if not 1 <= days <= 366:
-        raise GatewayError(400, "days must be from 1 to 366", "invalid_request", "days")
+    days = query_days(request)
     rates = reference_rates(config.plugin_section(gateway.settings, "groq_reference_prices"))
     since = since_days(days)
     aggregates = await asyncio.to_thread(ledger.store.aggregate, since)

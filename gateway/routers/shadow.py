@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from gateway.auth import require_key
 from gateway.errors import GatewayError
-from gateway.routers.responses import json_response
+from gateway.routers.responses import json_response, query_days
 from plugins.ledger_store import since_days
 
 
@@ -18,12 +18,7 @@ async def shadow(request: Request) -> Response:
     plugin = request.app.state.gateway.plugin("shadow")
     if plugin is None or plugin.ledger is None:
         raise GatewayError(404, "the shadow plugin is not enabled in the YAML", "not_enabled")
-    try:
-        days = int(request.query_params.get("days", "7"))
-    except ValueError as exc:
-        raise GatewayError(400, "days must be a whole number", "invalid_request", "days") from exc
-    if not 1 <= days <= 366:
-        raise GatewayError(400, "days must be from 1 to 366", "invalid_request", "days")
+    days = query_days(request)
     since = since_days(days)
     aliases = await asyncio.to_thread(plugin.summary, since)
     return json_response({"since": since.isoformat() + "Z", "days": days, **plugin.status(), "aliases": aliases})

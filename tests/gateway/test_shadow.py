@@ -27,7 +27,9 @@ def shadow_summary(gw, alias: str, count: int, timeout: float = 10) -> dict:
 def test_shadow_adds_no_latency_and_records_comparisons(start_gateway, fakes):
     gw = start_gateway(config={"extra": SHADOW})
     client = gw.client()
-    fakes["openrouter"].fail("slow", count=-1, delay_s=1.5)
+    # The candidate answers after 4 s; the primary's answer must not wait for it. The margin is
+    # wide on purpose: this checks that the shadow call is off the request path, not how fast it is.
+    fakes["openrouter"].fail("slow", count=-1, delay_s=4.0)
 
     started = time.monotonic()
     raw = client.chat.completions.with_raw_response.create(
@@ -35,7 +37,7 @@ def test_shadow_adds_no_latency_and_records_comparisons(start_gateway, fakes):
         response_format={"type": "json_object"}, user="u-shadow")
     elapsed = time.monotonic() - started
     assert raw.headers["x-modelgate-provider"] == "groq"
-    assert elapsed < 1.0, f"the primary's answer waited for the shadow call: {elapsed:.2f} s"
+    assert elapsed < 3.0, f"the primary's answer waited for the shadow call: {elapsed:.2f} s"
 
     body = shadow_summary(gw, "main", 1)
     main = body["aliases"]["main"]
