@@ -47,7 +47,7 @@ def percentile(values: list[float], q: float) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=400)
-    parser.add_argument("--sync", default="full", choices=["full", "normal"], help="ledger SQLite sync mode")
+    parser.add_argument("--sync", default="normal", choices=["full", "normal"], help="ledger SQLite sync mode")
     args = parser.parse_args(argv)
     fakes = start_fakes(["groq", "openrouter", "openai"])
     gateways: dict[str, Gateway] = {}
