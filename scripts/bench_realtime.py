@@ -11,9 +11,13 @@ microphone (`--pace 1`: real time; 0: as fast as possible). Measured per utteran
 
 - final latency: `...completed` received minus the moment its speech ended (the last sample of the
   utterance above -50 dBFS, in the clip); the VAD's silence wait is part of it;
-- first partial: first `...delta` of the utterance minus the moment its speech began.
+- first partial: first `...delta` of the utterance minus the moment its speech began;
+- word error rate of the session's completed transcripts against the clip's reference text (after
+  whisper-normalizer: its English normalizer for English, the basic one otherwise), so a faster
+  setting that costs accuracy shows it.
 
 Prints markdown: each session, then per clip nearest-rank p50 / p95 over all its utterances and rounds.
+`--env NAME=value` passes settings to the servers it starts (LOCAL_WHISPER_*, REALTIME_*...).
 """
 
 from __future__ import annotations
@@ -171,6 +175,15 @@ async def stream_clip(api_base: str, key: str, clip: str, language: str | None, 
 
 # --- measurements ------------------------------------------------------------------------------------
 
+def word_error_rate(language: str | None, reference: str, transcripts: list[str]) -> float:
+    import jiwer
+    from whisper_normalizer.basic import BasicTextNormalizer
+    from whisper_normalizer.english import EnglishTextNormalizer
+
+    normalize = EnglishTextNormalizer() if language == "en" else BasicTextNormalizer()
+    return jiwer.wer(normalize(reference), normalize(" ".join(transcripts)))
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)] if ordered else float("nan")
@@ -239,8 +252,10 @@ def main(argv: list[str] | None = None) -> int:
     totals: dict[str, dict[str, list[float]]] = {clip: {"final": [], "stopped": [], "partial": []}
                                                  for clip in args.clips}
     failed = {clip: 0 for clip in args.clips}
-    rows = ["| clip | round | completed | end of speech -> completed s | -> speech_stopped s | first partial s |",
-            "|---|---:|---:|---|---|---|"]
+    errors: dict[str, list[float]] = {clip: [] for clip in args.clips}
+    texts: dict[str, list[str]] = {}
+    rows = ["| clip | round | completed | end of speech -> completed s | -> speech_stopped s | first partial s | WER |",
+            "|---|---:|---:|---|---|---|---:|"]
     try:
         for round_ in range(1, args.rounds + 1):
             for clip in args.clips:
@@ -251,8 +266,11 @@ def main(argv: list[str] | None = None) -> int:
                 for name, values in got.items():
                     totals[clip][name] += values
                 failed[clip] += len(spans) - len(run.completed)
+                texts[clip] = run.transcripts()
+                errors[clip].append(word_error_rate(manifest[clip]["language"], manifest[clip]["text"], texts[clip]))
                 cells = [", ".join(f"{x:.2f}" for x in got[name]) or "-" for name in ("final", "stopped", "partial")]
-                rows.append(f"| {clip} | {round_} | {len(run.completed)}/{len(spans)} | {' | '.join(cells)} |")
+                rows.append(f"| {clip} | {round_} | {len(run.completed)}/{len(spans)} | {' | '.join(cells)} "
+                            f"| {errors[clip][-1]:.3f} |")
                 print(rows[-1], file=sys.stderr)
     finally:
         for server in servers:
@@ -268,8 +286,14 @@ def main(argv: list[str] | None = None) -> int:
             mean = statistics.fmean(values) if values else float("nan")
             print(f"| {clip} | {label} | {len(values)} | {percentile(values, 50):.2f} | {percentile(values, 95):.2f} "
                   f"| {mean:.2f} |")
+        if errors[clip]:
+            print(f"| {clip} | word error rate (mean of rounds) | {len(errors[clip])} | | | "
+                  f"{statistics.fmean(errors[clip]):.3f} |")
         if failed[clip]:
             print(f"| {clip} | utterances without a completed transcript | {failed[clip]} | | | |")
+    print()
+    for clip, transcripts in texts.items():
+        print(f"- {clip}, last round: " + " / ".join(transcripts))
     return 0
 
 

@@ -75,15 +75,15 @@ class PartialTranscriber:
             self._load = self._executor.submit(self._load_model)
 
     def _load_model(self) -> None:
-        from faster_whisper import WhisperModel
+        from local_servers.whisper.executors.short_window import ShortWindowWhisper
 
         logging.getLogger("faster_whisper").setLevel(logging.WARNING)  # it logs every call at INFO
         path = model_path(self.model_name)
         started = time.monotonic()
         try:
-            self._model = WhisperModel(str(path), device=self.device,
-                                       compute_type="float16" if self.device == "cuda" else "int8",
-                                       cpu_threads=self.threads, local_files_only=True)
+            self._model = ShortWindowWhisper(str(path), device=self.device,
+                                             compute_type="float16" if self.device == "cuda" else "int8",
+                                             cpu_threads=self.threads, local_files_only=True)
         except Exception as exc:  # noqa: BLE001 - partials are optional: finals still work
             self.error = f"cannot load the partial-transcript model {path}: {exc}"
             log.warning("realtime: %s; sessions get final transcripts only", self.error)
@@ -108,21 +108,26 @@ class PartialTranscriber:
 
     def _run(self, audio: np.ndarray, language: str | None, prompt: str | None,
              cancelled: threading.Event) -> Hypothesis | None:
+        from local_servers.whisper.executors.short_window import token_budget  # imports faster-whisper
+
         if cancelled.is_set():
             return None
         started = time.monotonic()
         # Greedy at one temperature (no fallback re-decoding), and a token budget well above real
-        # speech (~12 tokens/s for Persian script): a looping hypothesis stops early instead of
-        # running to Whisper's 448-token limit (which the prompt, at most ~230 tokens, shares).
-        segments, info = self._model.transcribe(  # type: ignore[union-attr]
-            audio, language=language, initial_prompt=prompt or None, beam_size=self.beam_size,
-            temperature=0.0, condition_on_previous_text=False, vad_filter=False,
-            max_new_tokens=min(200, int(16 + 20 * len(audio) / SAMPLE_RATE)))  # prompt + this <= 448
-        out = []
-        for segment in segments:  # decoded lazily, one 30 s window at a time
-            if cancelled.is_set():
-                return None
-            out.append(Segment(segment.start, segment.end, segment.text))
+        # speech: a looping hypothesis stops early instead of running to Whisper's 448-token limit
+        # (which the prompt shares). The encoder reads the utterance plus 2 s of padding, not a
+        # padded 30 s window (short_window.py): about half the time. The short window may loop where
+        # the full one would not; harmless here: LocalAgreement-2 only sends what two hypotheses agree on.
+        with self._model.short_window():  # type: ignore[union-attr]
+            segments, info = self._model.transcribe(  # type: ignore[union-attr]
+                audio, language=language, initial_prompt=prompt or None, beam_size=self.beam_size,
+                temperature=0.0, condition_on_previous_text=False, vad_filter=False,
+                max_new_tokens=token_budget(len(audio) / SAMPLE_RATE))  # prompt + this <= 448
+            out = []
+            for segment in segments:  # decoded lazily, one window at a time
+                if cancelled.is_set():
+                    return None
+                out.append(Segment(segment.start, segment.end, segment.text))
         return Hypothesis(out, info.language, time.monotonic() - started)
 
     def close(self) -> None:

@@ -227,6 +227,31 @@ def test_english_word_error_rate(english_json: dict[str, str]) -> None:
     assert per_clip["en_chest_pain.wav"] <= 0.15, per_clip
 
 
+def test_short_clips_are_encoded_with_a_short_window(server: ServerProcess, english_json: dict[str, str]) -> None:
+    # Every English fixture is under 30 s: the encoder read it plus 2 s of padding
+    # (LOCAL_WHISPER_WINDOW_PADDING_S), not a 30 s window, and that decode passed Whisper's checks
+    # (the WER test above holds it to the reference).
+    lines = [line for line in server.log().splitlines() if "language=en" in line and " transcribe " in line]
+    assert lines and all("2s window padding" in line for line in lines), lines
+
+
+def test_temperature_fallback_can_be_turned_off(client: openai.OpenAI, server: ServerProcess) -> None:
+    # whisper-base loops on this clip at temperature 0: by default Whisper decodes it again, hotter.
+    def temperatures(**extra: object) -> list[float]:
+        result = client.audio.transcriptions.create(
+            model="whisper-local", file=AUDIO / "fa_history.wav", language="fa", response_format="verbose_json",
+            extra_body=extra or None,
+        )
+        assert result.segments and arabic_script_share(result.text) >= 0.9, result.text
+        return [s.temperature for s in result.segments]
+
+    assert max(temperatures()) > 0
+    assert set(temperatures(temperature_fallback=False)) == {0.0}  # what stt-realtime's deployment sends
+    assert set(temperatures(temperature_fallback=False, temperature=0.4)) == {0.4}
+    refused = post(server, AUDIO / "en_orders.wav", temperature_fallback="maybe")
+    assert_openai_error(refused, 400, "invalid_request", "temperature_fallback")
+
+
 def test_prompt_reaches_the_model(client: openai.OpenAI, english_json: dict[str, str]) -> None:
     reference = CLIPS["en_orders.wav"]["text"]
     prompted = client.audio.transcriptions.create(

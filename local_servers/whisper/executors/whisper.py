@@ -11,13 +11,19 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, replace
-from typing import BinaryIO, Literal
+from typing import Any, BinaryIO, Literal
 
 import numpy as np
-from faster_whisper import WhisperModel, decode_audio
+from faster_whisper import decode_audio
 from faster_whisper.transcribe import Segment
 
 from local_servers.whisper.config import Settings
+from local_servers.whisper.executors.short_window import (
+    FULL_WINDOW_S,
+    ShortWindowWhisper,
+    plausible,
+    token_budget,
+)
 
 log = logging.getLogger("local_servers.whisper")
 
@@ -41,6 +47,9 @@ class Job:
     language: str | None = None  # None: detect it
     prompt: str | None = None
     temperature: float | None = None  # None: the default schedule
+    # False: decode at `temperature` (0 if None) only. Live dictation asks for it: a clip that fails
+    # Whisper's quality thresholds is otherwise decoded up to 6 times (Persian on whisper-base: 3-6x slower).
+    temperature_fallback: bool = True
     word_timestamps: bool = False
 
 
@@ -51,8 +60,10 @@ class Result:
     segments: list[Segment]
 
 
-def fallback_temperatures(first: float | None) -> tuple[float, ...]:
-    """The client's temperature comes first, then the default steps above it."""
+def fallback_temperatures(first: float | None, fallback: bool = True) -> tuple[float, ...]:
+    """The client's temperature comes first, then (with `fallback`) the default steps above it."""
+    if not fallback:
+        return (first or 0.0,)
     if first is None:
         return DEFAULT_TEMPERATURES
     return (first, *(t for t in DEFAULT_TEMPERATURES if t > first))
@@ -61,7 +72,7 @@ def fallback_temperatures(first: float | None) -> tuple[float, ...]:
 class WhisperExecutor:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.model: WhisperModel | None = None
+        self.model: ShortWindowWhisper | None = None
         self.load_error: str | None = None
 
     @property
@@ -92,7 +103,7 @@ class WhisperExecutor:
             return
         started = time.monotonic()
         try:
-            self.model = WhisperModel(
+            self.model = ShortWindowWhisper(
                 str(path),
                 device=s.device,
                 compute_type=s.effective_compute_type,
@@ -106,12 +117,13 @@ class WhisperExecutor:
             log.error("%s", self.load_error)
             return
         log.info(
-            "whisper model %s loaded in %.1fs (device=%s, compute_type=%s, threads=%d)",
+            "whisper model %s loaded in %.1fs (device=%s, compute_type=%s, threads=%d, window padding %gs)",
             path,
             time.monotonic() - started,
             s.device,
             s.effective_compute_type,
             s.threads,
+            s.window_padding_s,
         )
 
     def run(self, file: BinaryIO, job: Job, cancelled: threading.Event) -> Result:
@@ -125,33 +137,67 @@ class WhisperExecutor:
         if cancelled.is_set():
             raise Cancelled("stopped before transcribing")
 
+        temperatures = fallback_temperatures(job.temperature, job.temperature_fallback)
+        language, segments, how = None, None, "full window"
+        padding = self.settings.window_padding_s
+        if duration + padding < FULL_WINDOW_S:
+            # Short audio: first a short encoder window at the first temperature, with a token budget;
+            # kept if Whisper's own checks pass (with fallback, the log-prob one too), else decoded
+            # again below the usual way (full window, temperature schedule). short_window.py.
+            budget = token_budget(duration)
+            with self.model.short_window(padding):
+                language, segments = self._decode(
+                    audio, job, temperatures[:1], cancelled, max_new_tokens=budget
+                )
+            if plausible(segments, budget, log_prob=len(temperatures) > 1):
+                how = f"{padding:g}s window padding"
+            else:
+                how = "full window after an implausible short-window decode"
+                segments = None
+        if segments is None:
+            language, segments = self._decode(audio, job, temperatures, cancelled)
+        segments = [within(segment, duration) for segment in segments]
+
+        elapsed = time.monotonic() - started
+        log.info(
+            "%s %.1fs of audio (language=%s) in %.2fs, real-time factor %.3f, %s, temperature %s",
+            job.task,
+            duration,
+            language,
+            elapsed,
+            elapsed / duration,
+            how,
+            max((s.temperature or 0.0 for s in segments), default=0.0),  # > first: it fell back
+        )
+        return Result(language=language or "", duration=duration, segments=segments)
+
+    def _decode(
+        self,
+        audio: np.ndarray,
+        job: Job,
+        temperatures: tuple[float, ...],
+        cancelled: threading.Event,
+        **options: Any,
+    ) -> tuple[str, list[Segment]]:
+        assert self.model is not None
         segment_iter, info = self.model.transcribe(
             audio,
             task=job.task,
             language=job.language,
             initial_prompt=job.prompt,
-            temperature=fallback_temperatures(job.temperature),
+            temperature=temperatures,
             beam_size=self.settings.beam_size,
             vad_filter=self.settings.vad,
             word_timestamps=job.word_timestamps,
+            **options,
         )
         # Segments are decoded lazily, one window at a time: check for a departed client in between.
         segments = []
         for segment in segment_iter:
             if cancelled.is_set():
                 raise Cancelled(f"stopped after {len(segments)} segments")
-            segments.append(within(segment, duration))
-
-        elapsed = time.monotonic() - started
-        log.info(
-            "%s %.1fs of audio (language=%s) in %.2fs, real-time factor %.3f",
-            job.task,
-            duration,
-            info.language,
-            elapsed,
-            elapsed / duration,
-        )
-        return Result(language=info.language, duration=duration, segments=segments)
+            segments.append(segment)
+        return info.language, segments
 
 
 def within(segment: Segment, duration: float) -> Segment:

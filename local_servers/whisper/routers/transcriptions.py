@@ -47,6 +47,9 @@ async def create_transcription(
     timestamp_granularities: Annotated[
         list[Granularity] | None, Form(alias="timestamp_granularities[]")
     ] = None,
+    # Not OpenAI's: false decodes at `temperature` only, without the fallback re-decoding
+    # (stt-realtime's local deployment sends it through LiteLLM's extra_body).
+    temperature_fallback: Annotated[bool, Form()] = True,
 ) -> Response:
     executor = ready_executor(request)
     granularities = set(timestamp_granularities or ["segment"])
@@ -55,6 +58,7 @@ async def create_transcription(
         language=checked_language(executor, language),
         prompt=prompt or None,
         temperature=temperature,
+        temperature_fallback=temperature_fallback,
         # Word timings cost an extra alignment pass: only when they will be returned.
         word_timestamps=response_format == "verbose_json" and "word" in granularities,
     )
