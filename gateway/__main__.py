@@ -31,6 +31,7 @@ def serve(settings: Settings, workers: int) -> int:
     import uvicorn
 
     from gateway.app import create_app
+    from gateway.drain import GRACE_S, DrainingServer
 
     if len(settings.master_key) < 16:
         print("LITELLM_MASTER_KEY must be set and at least 16 characters (make serve writes one into .env)",
@@ -44,8 +45,9 @@ def serve(settings: Settings, workers: int) -> int:
     app = create_app(settings)
     # One worker on purpose: the Router's cooldowns and the flag state live in this process
     # (scale out with replicas sharing Redis instead, see docs/operations.md).
-    uvicorn.run(app, host=settings.gateway_host, port=settings.gateway_port, log_level="warning",
-                access_log=False, timeout_graceful_shutdown=30)
+    config = uvicorn.Config(app, host=settings.gateway_host, port=settings.gateway_port, log_level="warning",
+                            access_log=False, timeout_graceful_shutdown=GRACE_S)
+    DrainingServer(config, app.state.drain).run()  # SIGTERM: drain, then exit 0 (gateway/drain.py)
     return 0
 
 

@@ -6,10 +6,12 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from gateway import dashboard, errors, realtime
+from gateway import dashboard, errors, openapi, realtime
 from gateway.core import Gateway
+from gateway.drain import Drain
 from gateway.routers import admin, audio, chat, costs, models, shadow
 from gateway.settings import Settings
 
@@ -21,11 +23,13 @@ def routes() -> list[Route]:
         Route("/models", models.list_models, methods=["GET"]),
     ]
     # OpenAI's layout (/v1/...) and Groq's (/openai/v1/...), so an app using the groq SDK only
-    # changes base_url and key; plus the bare paths LiteLLM's proxy also answers.
-    prefixed = [Route(prefix + r.path, r.endpoint, methods=r.methods) for prefix in ("/v1", "/openai/v1") for r in api]
+    # changes base_url and key; plus the bare paths LiteLLM's proxy also answers. The OpenAPI spec
+    # lists the /v1 ones only (same handlers).
+    prefixed = [Route(prefix + r.path, r.endpoint, methods=r.methods, include_in_schema=prefix == "/v1")
+                for prefix in ("/v1", "/openai/v1", "") for r in api]
     return [
         *prefixed,
-        *api,
+        Route("/openapi.json", openapi.openapi, methods=["GET"], include_in_schema=False),
         Route("/health", models.health, methods=["GET"]),
         Route("/admin/flags", admin.get_flags, methods=["GET"]),
         Route("/admin/flags", admin.update_flags, methods=["PUT", "PATCH"]),
@@ -45,9 +49,11 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
 
 
 def create_app(settings: Settings | None = None, gateway: Gateway | None = None) -> Starlette:
-    app = Starlette(routes=routes(), lifespan=lifespan,
+    drain = Drain()  # graceful shutdown: gateway/drain.py
+    app = Starlette(routes=routes(), lifespan=lifespan, middleware=[Middleware(drain.middleware)],
                     exception_handlers=errors.HANDLERS | {404: _not_found, 405: _not_allowed})
     app.state.gateway = gateway or Gateway(settings or Settings())
+    app.state.drain = drain
     return app
 
 

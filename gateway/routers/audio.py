@@ -11,7 +11,7 @@ from starlette.responses import PlainTextResponse, Response
 from gateway.auth import require_key
 from gateway.core import Call
 from gateway.errors import GatewayError
-from gateway.routers.responses import json_response, routing_headers
+from gateway.routers.responses import json_response, require_mode, routing_headers
 
 FORMATS = {"json", "text", "srt", "verbose_json", "vtt"}
 _CHUNK = 1 << 20
@@ -29,6 +29,32 @@ async def _read_bounded(upload: UploadFile, limit: int) -> bytes:
 
 
 async def transcriptions(request: Request) -> Response:
+    """OpenAI audio transcriptions on an alias (docs/api.md).
+    ---
+    summary: Transcribe an audio file on an alias (stt, stt-realtime or a legacy Groq name)
+    security: [{bearer: []}, {apiKey: []}]
+    parameters:
+      - {name: x-modelgate-user, in: header, schema: {type: string}, description: end user (traffic split, ledger)}
+      - {name: x-modelgate-pin, in: header, schema: {type: string}, description: only this provider (A/B runs)}
+    requestBody:
+      required: true
+      content:
+        multipart/form-data: {schema: {$ref: '#/components/schemas/TranscriptionRequest'}}
+    responses:
+      '200':
+        description: the transcript; text for response_format text, srt and vtt
+        content:
+          application/json: {schema: {type: object, required: [text], properties: {text: {type: string}}}}
+          text/plain: {schema: {type: string}}
+      '400': {$ref: '#/components/responses/BadRequest'}
+      '401': {$ref: '#/components/responses/Unauthorized'}
+      '404': {$ref: '#/components/responses/NotFound'}
+      '413': {$ref: '#/components/responses/BadRequest'}
+      '429': {$ref: '#/components/responses/RateLimited'}
+      '502': {$ref: '#/components/responses/Upstream'}
+      '503': {$ref: '#/components/responses/Draining'}
+      '504': {$ref: '#/components/responses/Upstream'}
+    """
     require_key(request)
     gateway = request.app.state.gateway
     limit = gateway.settings.max_audio_mb << 20
@@ -39,6 +65,7 @@ async def transcriptions(request: Request) -> Response:
         form = await request.form(max_part_size=limit + 1)
     except Exception as exc:  # malformed multipart, or a part over the limit
         raise GatewayError(400, f"could not read multipart form: {exc}", "invalid_request") from exc
+    require_mode(gateway, form.get("model"), "audio_transcription", "/audio/transcriptions")
     upload = form.get("file")
     if not isinstance(upload, UploadFile):
         raise GatewayError(400, "'file' is required: the audio file to transcribe", "invalid_request", "file")

@@ -12,7 +12,7 @@ from starlette.responses import Response, StreamingResponse
 from gateway.auth import require_key
 from gateway.core import Call
 from gateway.errors import GatewayError, from_exception
-from gateway.routers.responses import json_response, routing_headers
+from gateway.routers.responses import json_response, require_mode, routing_headers
 
 
 def _parse(body: bytes) -> dict[str, Any]:
@@ -29,7 +29,27 @@ def _parse(body: bytes) -> dict[str, Any]:
         if not isinstance(message, dict) or not isinstance(message.get("role"), str):
             raise GatewayError(400, f"messages[{i}] must be an object with a 'role'", "invalid_request",
                                f"messages[{i}]")
+        # As OpenAI: only an assistant turn (tool calls) may come without content. LiteLLM would
+        # fail on it with a KeyError, a 502 instead of the caller's 400.
+        if message.get("content") is None and message["role"] != "assistant":
+            raise GatewayError(400, f"messages[{i}].content is required for role '{message['role']}'",
+                               "invalid_request", f"messages[{i}].content")
+    _check_response_format(data.get("response_format"))
     return data
+
+
+def _check_response_format(fmt: Any) -> None:
+    """OpenAI's rules, plus a `schema` for json_schema: without one, LiteLLM's Groq adapter and the
+    JSON guard have nothing to go by, and a provider's reply would count as its failure (cooldown)."""
+    if fmt is None:
+        return
+    if not isinstance(fmt, dict) or fmt.get("type") not in ("text", "json_object", "json_schema"):
+        raise GatewayError(400, "response_format must be an object with type 'text', 'json_object' or "
+                           "'json_schema'", "invalid_request", "response_format")
+    spec = fmt.get("json_schema")
+    if fmt["type"] == "json_schema" and not (isinstance(spec, dict) and isinstance(spec.get("schema"), dict)):
+        raise GatewayError(400, "response_format.json_schema must be an object with a 'schema' (a JSON Schema "
+                           "object)", "invalid_request", "response_format.json_schema")
 
 
 def end_user(request: Request, data: dict[str, Any]) -> str | None:
@@ -38,9 +58,35 @@ def end_user(request: Request, data: dict[str, Any]) -> str | None:
 
 
 async def chat_completions(request: Request) -> Response:
+    """OpenAI chat completions on an alias (docs/api.md).
+    ---
+    summary: Chat completion on an alias; the chain of providers behind it answers
+    security: [{bearer: []}, {apiKey: []}]
+    parameters:
+      - {name: x-modelgate-user, in: header, schema: {type: string}, description: end user (traffic split, ledger)}
+      - {name: x-modelgate-pin, in: header, schema: {type: string}, description: only this provider (A/B runs)}
+    requestBody:
+      required: true
+      content:
+        application/json: {schema: {$ref: '#/components/schemas/ChatCompletionRequest'}}
+    responses:
+      '200':
+        description: the completion (OpenAI's chat.completion), or Server-Sent Events with stream true
+        content:
+          application/json: {schema: {type: object}}
+          text/event-stream: {schema: {type: string}}
+      '400': {$ref: '#/components/responses/BadRequest'}
+      '401': {$ref: '#/components/responses/Unauthorized'}
+      '404': {$ref: '#/components/responses/NotFound'}
+      '429': {$ref: '#/components/responses/RateLimited'}
+      '502': {$ref: '#/components/responses/Upstream'}
+      '503': {$ref: '#/components/responses/Draining'}
+      '504': {$ref: '#/components/responses/Upstream'}
+    """
     require_key(request)
     data = _parse(await request.body())
     gateway = request.app.state.gateway
+    require_mode(gateway, data.get("model"), "chat", "/chat/completions")
     call = Call("chat", data, user=end_user(request, data),
                 metadata={"pin": request.headers.get("x-modelgate-pin")})  # A/B pin: plugins/migration.py
     result = await gateway.completion(call)

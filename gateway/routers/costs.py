@@ -16,6 +16,18 @@ from plugins.ledger_store import reference_rates, since_days, summarize
 
 
 async def costs(request: Request) -> Response:
+    """The cost report from the ledger.
+    ---
+    summary: Spend by day, provider and alias against Groq prices; budgets
+    security: [{bearer: []}, {apiKey: []}]
+    parameters:
+      - {name: days, in: query, schema: {type: integer, minimum: 1, maximum: 366, default: 7}, description: UTC days, today included}
+    responses:
+      '200': {description: the report (docs/costs.md), content: {application/json: {schema: {type: object, required: [since, days, total, budgets]}}}}
+      '400': {$ref: '#/components/responses/BadRequest'}
+      '401': {$ref: '#/components/responses/Unauthorized'}
+      '404': {$ref: '#/components/responses/NotFound'}
+    """
     require_key(request)
     gateway = request.app.state.gateway
     ledger = gateway.plugin("ledger")
@@ -32,6 +44,13 @@ async def costs(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
+    """Prometheus metrics.
+    ---
+    summary: Prometheus metrics (key needed only with metrics.require_key in the YAML)
+    responses:
+      '200': {description: Prometheus text format, content: {text/plain: {schema: {type: string}}}}
+      '401': {$ref: '#/components/responses/Unauthorized'}
+    """
     plugin = request.app.state.gateway.plugin("metrics")
     if plugin is not None and plugin.require_key:
         require_key(request)

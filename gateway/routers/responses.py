@@ -28,6 +28,23 @@ def routing_headers(result: Any) -> dict[str, str]:
     return {k: v for k, v in headers.items() if v}
 
 
+def alias_mode(gateway: Any, alias: str) -> str:
+    """What an alias serves: its deployments' `model_info.mode` (LiteLLM's field), "chat" when unset."""
+    return next((d.model_info["mode"] for d in gateway.resolved.chains.get(alias, ()) if d.model_info.get("mode")),
+                "chat")
+
+
+def require_mode(gateway: Any, model: Any, mode: str, route: str) -> None:
+    """400 for a transcription alias sent to chat or the reverse: the providers would fail on it, count
+    that as their failure and cool down, taking the alias's own traffic with them."""
+    if not isinstance(model, str) or gateway.resolved.aliases.get(model, model) not in gateway.resolved.chains:
+        return  # Gateway.plan answers a missing or unknown model
+    actual = alias_mode(gateway, gateway.resolved.aliases.get(model, model))
+    if actual != mode:
+        raise GatewayError(400, f"model '{model}' serves {actual} calls, not {route}", "invalid_request",
+                           "model")
+
+
 def query_days(request: Request, default: int = 7) -> int:
     """The `days` query parameter of the report routes: a whole number from 1 to 366."""
     try:

@@ -220,6 +220,16 @@ class LlamaExecutor:
     def _infer(
         self, llm: CountingLlama, prompt: Prompt, sampling: Sampling, stream: bool, stop_flag: threading.Event
     ) -> Iterator[dict[str, Any]]:
+        n_ctx = llm.n_ctx()
+        # llama-cpp-python samples past max_tokens while a UTF-8 character is incomplete; at the end of
+        # the context such a token has no KV slot left and llama_decode fails (a 500, found by
+        # tests/local_servers/test_fuzz.py). Stop there instead: it is a "length" finish.
+        stop_when = StoppingCriteriaList([lambda ids, _logits: stop_flag.is_set() or len(ids) >= n_ctx])
+
+        def finished(choice: dict[str, Any]) -> None:
+            if choice["finish_reason"] == "stop" and llm.n_tokens >= n_ctx and not stop_flag.is_set():
+                choice["finish_reason"] = "length"  # llama-cpp-python says "stop" for any stopping criterion
+
         result = llm.create_completion(
             prompt=prompt.tokens,
             max_tokens=sampling.max_tokens,
@@ -232,13 +242,15 @@ class LlamaExecutor:
             presence_penalty=sampling.presence_penalty,
             grammar=sampling.grammar,
             stream=stream,
-            stopping_criteria=StoppingCriteriaList([lambda _ids, _logits: stop_flag.is_set()]),
+            stopping_criteria=stop_when,
         )
         if not stream:
+            finished(result["choices"][0])  # type: ignore[index]
             yield result  # type: ignore[misc]
             return
         for chunk in result:
             if chunk["choices"][0]["finish_reason"] is not None:
+                finished(chunk["choices"][0])
                 completion_tokens = self._completion_tokens(llm)
                 chunk["usage"] = {
                     "prompt_tokens": len(prompt.tokens),
