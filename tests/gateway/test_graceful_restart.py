@@ -12,6 +12,9 @@ from pathlib import Path
 
 import httpx
 import openai
+import pytest
+import websockets.sync.client
+from websockets.exceptions import InvalidStatus
 
 from tests.support.gateway import MASTER_KEY, provider_env, write_config
 from tests.support.proc import ServerProcess, free_port
@@ -42,6 +45,10 @@ def test_sigterm_lets_requests_in_flight_finish(start_gateway, fakes) -> None:
             assert response.headers["connection"] == "close"
             assert response.json()["error"]["code"] == "draining"
             assert set(response.json()["error"]) == {"message", "type", "param", "code"}
+        with pytest.raises(InvalidStatus) as refused:  # and a new realtime session, at the handshake
+            websockets.sync.client.connect(gateway.base_url.replace("http", "ws", 1) + "/v1/realtime",
+                                           additional_headers={"Authorization": f"Bearer {gateway.key}"})
+        assert refused.value.response.status_code == 503
 
         answers = [future.result() for future in in_flight]
     assert [a.http_response.status_code for a in answers] == [200, 200, 200]
