@@ -6,7 +6,7 @@ the drain in front, the gateway keeps accepting while the requests in flight fin
 new request gets an OpenAI-shaped 503 `draining` with `Retry-After` and `Connection: close`:
 unambiguous (it was not processed), and the openai SDK retries it after Retry-After. `/health` is
 503 too, so a load balancer stops sending. Once nothing is in flight (or the grace period is
-over), uvicorn's own shutdown runs. gateway/__main__.py wires this to the signals.
+over), uvicorn's own shutdown runs. `DrainingServer` below ties it to the signals.
 """
 
 from __future__ import annotations
