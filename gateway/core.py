@@ -7,9 +7,12 @@ A flag change rebuilds the Router from the YAML; requests in flight finish on th
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import importlib
 import logging
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +40,29 @@ class Call:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
+class _Executor(ThreadPoolExecutor):
+    """The event loop's default executor, except that LiteLLM's request preparation runs inline.
+
+    `litellm.acompletion` runs the sync `completion()` in the loop's default executor only to build
+    the provider request and get a coroutine back: pure-Python work, no I/O for the providers here
+    (Groq, OpenRouter, OpenAI, local servers). In a thread it still needs the GIL, so it finishes
+    no sooner, and the hop costs two thread wake-ups per call, which a busy machine turns into
+    milliseconds (docs/performance.md). A provider whose preparation blocks (cloud IAM credential
+    refresh: Bedrock, Vertex) would need the thread back. Everything else (asyncio.to_thread:
+    ledger reads, budget syncs) still gets one."""
+
+    def submit(self, fn, /, *args, **kwargs):  # noqa: ANN001, ANN201 - Executor.submit's signature
+        inner = fn.args[0] if isinstance(fn, functools.partial) and fn.args else None
+        if getattr(inner, "func", None) is not litellm.main.completion:
+            return super().submit(fn, *args, **kwargs)
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting coroutine, as from a thread
+            future.set_exception(exc)
+        return future
+
+
 def _load_callbacks(names: list[str]) -> list[CustomLogger]:
     out = []
     for name in names:
@@ -45,17 +71,39 @@ def _load_callbacks(names: list[str]) -> list[CustomLogger]:
     return out
 
 
+def _hooked(plugins: list[CustomLogger], name: str) -> list[CustomLogger]:
+    """The plugins that override CustomLogger's no-op `name` hook."""
+    return [p for p in plugins if getattr(type(p), name, None) is not getattr(CustomLogger, name, None)]
+
+
+def _discard(router: Router) -> None:
+    """Take a replaced Router's callbacks out of LiteLLM's global lists. Router.discard() leaves its
+    checks (enforce_model_rate_limits...) in the lists LiteLLM copied them to from litellm.callbacks."""
+    router.discard()
+    for callback in router.optional_callbacks or []:
+        for callbacks in (litellm.input_callback, litellm.success_callback, litellm.failure_callback,
+                          litellm._async_success_callback, litellm._async_failure_callback):
+            litellm.logging_callback_manager.remove_callback_from_list_by_object(callbacks, callback, require_self=False)
+
+
 class Gateway:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.resolved = config.resolve(settings)
         self._apply_litellm_settings(self.resolved.litellm_settings)
         self.plugins: list[CustomLogger] = _load_callbacks(self.resolved.litellm_settings.get("callbacks") or [])
-        litellm.callbacks = list(self.plugins)
-        self.router = self._build_router(self.resolved)
+        litellm.callbacks = []
+        self.router = self._build_router(self.resolved)  # adds the Router's own checks to litellm.callbacks
         for plugin in self.plugins:
             if hasattr(plugin, "setup"):
                 plugin.setup(self)
+        # Only plugins that use LiteLLM's own per-attempt hooks (deployment hooks, filters, logging
+        # events) are LiteLLM callbacks: each one there costs LiteLLM work on every call (its logging
+        # loops, guardrail and filter passes), and the gateway calls the request-level hooks itself.
+        litellm.callbacks[:0] = [p for p in self.plugins if getattr(p, "litellm_callback", True)]
+        self._pre_hooks = _hooked(self.plugins, "async_pre_call_hook")
+        self._success_hooks = _hooked(self.plugins, "async_post_call_success_hook")
+        self._failure_hooks = _hooked(self.plugins, "async_post_call_failure_hook")
         for provider, why in self.resolved.excluded.items():
             log.warning("provider %s left out of routing: %s", provider, why)
 
@@ -94,6 +142,7 @@ class Gateway:
         return next((p for p in self.plugins if getattr(p, "name", None) == name), None)
 
     async def start(self) -> None:
+        asyncio.get_running_loop().set_default_executor(_Executor(thread_name_prefix="asyncio"))
         await self.warm_up()
         for plugin in self.plugins:
             if hasattr(plugin, "start"):
@@ -108,7 +157,10 @@ class Gateway:
         """Re-resolve the YAML under new flags and swap the Router; raises ConfigError and keeps the old."""
         resolved = config.resolve(self.settings, flags)
         router = self._build_router(resolved)
-        self.resolved, self.router = resolved, router
+        old, (self.resolved, self.router) = self.router, (resolved, router)
+        # The old Router's success/failure callbacks and checks stay in LiteLLM's global lists until
+        # discarded: without this every flag change would add one more set to every later call.
+        _discard(old)
         return resolved
 
     # --- request planning -------------------------------------------------------------------
@@ -138,12 +190,11 @@ class Gateway:
         metadata.update({"alias": call.alias, "end_user": call.user, "call_kind": call.kind})
         if call.user and "user" not in call.data and call.kind == "chat":
             call.data["user"] = call.user
-        for plugin in self.plugins:
-            hook = getattr(plugin, "async_pre_call_hook", None)
-            if hook is not None and type(plugin).async_pre_call_hook is not CustomLogger.async_pre_call_hook:
-                result = await hook(user_api_key_dict=call, cache=None, data=call.data, call_type=call.kind)
-                if isinstance(result, dict):
-                    call.data = result
+        for plugin in self._pre_hooks:
+            result = await plugin.async_pre_call_hook(user_api_key_dict=call, cache=None, data=call.data,
+                                                      call_type=call.kind)
+            if isinstance(result, dict):
+                call.data = result
         return call
 
     # --- calls ------------------------------------------------------------------------------
@@ -170,11 +221,8 @@ class Gateway:
             raise
         return await self._post_success(call, result)
 
-    def _hooked(self, name: str) -> list[CustomLogger]:
-        return [p for p in self.plugins if getattr(type(p), name, None) is not getattr(CustomLogger, name, None)]
-
     async def _post_success(self, call: Call, result: Any) -> Any:
-        for plugin in self._hooked("async_post_call_success_hook"):
+        for plugin in self._success_hooks:
             replaced = await plugin.async_post_call_success_hook(data=call.data, user_api_key_dict=call,
                                                                  response=result)
             if replaced is not None:
@@ -182,7 +230,7 @@ class Gateway:
         return result
 
     async def _post_failure(self, call: Call, exc: Exception) -> None:
-        for plugin in self._hooked("async_post_call_failure_hook"):
+        for plugin in self._failure_hooks:
             try:
                 await plugin.async_post_call_failure_hook(request_data=call.data, original_exception=exc,
                                                           user_api_key_dict=call)

@@ -176,6 +176,11 @@ class Budgets(CustomLogger):
         self.shared = False                    # a ledger other replicas write too: read it at each check
         self._month_base: tuple[dt.datetime, float, dict[tuple[str, str], float]] | None = None
 
+    @property
+    def litellm_callback(self) -> bool:
+        """The Router's deployment filter (LiteLLM's hook) only matters with limits set."""
+        return bool(self.limits)
+
     def setup(self, gateway: Any) -> None:
         self.gateway = gateway
         section = config.plugin_section(gateway.settings, "budgets")

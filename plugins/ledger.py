@@ -158,6 +158,12 @@ class _Writer:
         self.thread.join(timeout)
 
     def _run(self) -> None:
+        try:
+            self._drain()
+        finally:
+            self.store.release()
+
+    def _drain(self) -> None:
         stop = False
         while not stop:
             item = self.queue.get()
@@ -207,6 +213,7 @@ class _Writer:
 
 class Ledger(CustomLogger):
     name = "ledger"
+    litellm_callback = False  # only the gateway's awaited post-call hooks (core._post_success/_post_failure)
 
     def __init__(self) -> None:
         super().__init__()

@@ -100,6 +100,9 @@ def _litellm_prometheus() -> Any:
 
 class Metrics(CustomLogger):
     name = "metrics"
+    # Not a LiteLLM callback (core.Gateway): that would put it on LiteLLM's success path of every
+    # call for nothing. It only needs LiteLLM's per-attempt failure events: see setup().
+    litellm_callback = False
 
     def __init__(self) -> None:
         super().__init__()
@@ -117,6 +120,7 @@ class Metrics(CustomLogger):
             raise ConfigError("the metrics plugin needs the ledger plugin (plugins.ledger.ledger under "
                               "litellm_settings.callbacks)")
         ledger.subscribe(self.observe)
+        litellm.logging_callback_manager.add_litellm_async_failure_callback(self)  # async_log_failure_event
         self.litellm_builtin = bool(section.get("litellm", False))
 
     async def start(self) -> None:

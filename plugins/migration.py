@@ -33,6 +33,7 @@ def bucket(user: str) -> int:
 
 class MigrationControls(CustomLogger):
     name = "migration"
+    litellm_callback = False  # its pre-call hook is the gateway's (core.plan), not LiteLLM's
 
     def __init__(self) -> None:
         super().__init__()

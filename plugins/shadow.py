@@ -200,6 +200,7 @@ class _ShadowCall:
 
 class Shadow(CustomLogger):
     name = "shadow"
+    litellm_callback = False  # only the gateway's post-call hook
 
     def __init__(self) -> None:
         super().__init__()

@@ -42,6 +42,11 @@ class Tracing(CustomLogger):
         super().__init__()
         self.logger: Any = None
 
+    @property
+    def litellm_callback(self) -> bool:
+        """Its LiteLLM logging hook (the provider on the trace) only matters while tracing is on."""
+        return self.logger is not None
+
     def setup(self, gateway: Any) -> None:
         for key, value in _dotenv().items():  # LiteLLM reads os.environ; .env values fill the gaps
             os.environ.setdefault(key, value)
