@@ -74,7 +74,7 @@ def summarise(healthy: list[Sample], failing: list[Sample], timeout_s: float,
     of the same group can answer from the next deployment without counting as a fallback).
     """
     timed_out = [s for s in failing if s.ms >= 900 * timeout_s]
-    paid = [s for s in failing if s.fallbacks >= 1 or s in timed_out]
+    paid = [s for s in failing if s.fallbacks >= 1 or s.ms >= 900 * timeout_s]
     first_end = min((s.end for s in paid), default=float("-inf"))
     after = [s.ms for s in failing if s.start >= first_end and s.fallbacks >= 0]
     base = [s.ms for s in healthy if s.fallbacks >= 0]
