@@ -4,6 +4,8 @@ Every operation of the spec gets `FUZZ_EXAMPLES` cases that fit the spec (positi
 break it (negative: wrong types, missing fields, bad enums...), each sent over HTTP to the real
 process. Checks: no 5xx (schemathesis' `not_a_server_error`) and every 4xx in OpenAI's error shape.
 `FUZZ_EXAMPLES=500 pytest tests/gateway/test_fuzz.py` runs a longer search than the CI default.
+The search is seeded (`FUZZ_SEED`, default 0) so CI explores the same cases on every run; set
+`FUZZ_SEED=random` to explore new ones locally (a failure prints the seed to replay).
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ from typing import Any
 
 import httpx
 import schemathesis
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, given, seed, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "50"))
+SEED = os.environ.get("FUZZ_SEED", "0")
 
 
 @schemathesis.check
@@ -64,6 +67,8 @@ def _run(operation: Any, mode: GenerationMode, base_url: str, headers: dict[str,
         case.call_and_validate(base_url=base_url, headers=headers, timeout=60,
                                checks=[not_a_server_error, openai_error_shape])
 
+    if SEED != "random":
+        check = seed(int(SEED))(check)
     check()
 
 
