@@ -1,10 +1,13 @@
 """The cost ledger: one row per call (chat, transcription), committed before the client gets its answer.
 
 The gateway awaits `async_post_call_success_hook` / `async_post_call_failure_hook` before it answers,
-and this plugin's hooks return only once the row is committed. A single writer thread drains a queue
-and commits everything waiting in one transaction (group commit), so a burst of requests shares one
-fsync and the event loop never touches the database. If the database refuses the write, the row goes
-to a spool file (JSON lines, fsynced) that is replayed into the database at the next start.
+and this plugin's hooks return only once the row is committed. A local SQLite file at
+synchronous=NORMAL (the default) is committed right on the event loop: ~60 us, where a round trip
+through a thread costs about 1 ms a request (docs/performance.md). Otherwise (PostgreSQL, or SQLite
+with an fsync per commit) a single writer thread drains a queue and commits everything waiting in
+one transaction (group commit), so a burst of requests shares one round trip or fsync. If the
+database refuses the write, the row goes through the writer, which retries once and then spools it
+to a file (JSON lines, fsynced) that is replayed into the database at the next start.
 
 What a row holds: see plugins/ledger_store.py and docs/costs.md. No prompt, completion or transcript
 text is stored or logged.
@@ -39,6 +42,7 @@ from typing import Any
 
 import litellm
 from litellm.integrations.custom_logger import CustomLogger
+from sqlalchemy.engine import Connection
 
 from gateway.config import ConfigError
 from gateway.settings import ROOT
@@ -223,6 +227,8 @@ class Ledger(CustomLogger):
         self.pricing = Pricing()
         self.listeners: list[Callable[[dict[str, Any]], None]] = []
         self.spool = Path()
+        self.commit_on_loop = False
+        self._loop_conn: Connection | None = None
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -242,6 +248,7 @@ class Ledger(CustomLogger):
         self.spool = Path(os.environ.get("MODELGATE_LEDGER_SPOOL") or default)
         self._replay_spool()
         self.writer = _Writer(self.store, self.spool)
+        self.commit_on_loop = self.store.is_sqlite and self.store.sync == "NORMAL"
         self.pricing.follow(lambda: gateway.router.model_list)
         log.info("ledger: %s", redacted(self.store.url))
 
@@ -250,6 +257,9 @@ class Ledger(CustomLogger):
         self.listeners.append(listener)
 
     async def stop(self) -> None:
+        if self._loop_conn is not None:
+            self._loop_conn.close()
+            self._loop_conn = None
         if self.writer is not None:
             await asyncio.to_thread(self.writer.close)
         if self.store is not None:
@@ -373,11 +383,12 @@ class Ledger(CustomLogger):
         return row
 
     async def record(self, row: dict[str, Any]) -> None:
-        """Commit `row` (waits for the group commit), then tell the listeners."""
+        """Commit `row` (on the loop, else waiting for the writer's group commit), then tell the listeners."""
         if self.writer is None:
             return
         try:
-            await asyncio.wrap_future(self.writer.submit(row))
+            if not self._commit_here(row):
+                await asyncio.wrap_future(self.writer.submit(row))
         except Exception:  # noqa: BLE001 - logged by the writer; the answer still goes out
             log.exception("ledger row not recorded")
         for listener in self.listeners:
@@ -385,6 +396,27 @@ class Ledger(CustomLogger):
                 listener(row)
             except Exception:  # noqa: BLE001 - a listener must not break the call
                 log.exception("ledger listener %r failed", listener)
+
+    def _commit_here(self, row: dict[str, Any]) -> bool:
+        """Commit on the event loop when that is cheap (local SQLite, NORMAL); False: the writer's job."""
+        if not self.commit_on_loop or self.store is None:
+            return False
+        try:
+            if self._loop_conn is None:
+                self._loop_conn = self.store.engine.connect()
+                # A file locked by another process must not stall the loop: after 50 ms the row goes
+                # to the writer thread, which waits out the lock (30 s), retries and spools.
+                self._loop_conn.exec_driver_sql("PRAGMA busy_timeout=50")
+            self.store.write(self._loop_conn, [row])
+            return True
+        except Exception as exc:  # noqa: BLE001 - the writer retries and spools; reconnect next time
+            log.warning("ledger: commit on the event loop failed (%s: %s); handing the row to the writer",
+                        type(exc).__name__, exc)
+            if self._loop_conn is not None:
+                self._loop_conn.invalidate()
+                self._loop_conn.close()
+                self._loop_conn = None
+            return False
 
     # --- LiteLLM proxy-style hooks (awaited by gateway.core before the client gets its answer) ------
 

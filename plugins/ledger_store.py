@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import (Boolean, Column, DateTime, Float, Index, Integer, MetaData, String, Table, create_engine,
                         event, func, select)
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import IntegrityError, ProgrammingError
 
 from gateway.settings import ROOT
@@ -98,6 +98,7 @@ class LedgerStore:
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
         else:
             kwargs.update(pool_pre_ping=True, pool_size=4, max_overflow=4)
+        self.sync = sync
         self.engine: Engine = create_engine(self.url, **kwargs)
         self._local = threading.local()  # each writing thread's open connection (insert_many)
         if self.is_sqlite:
@@ -132,13 +133,18 @@ class LedgerStore:
         if conn is None:
             conn = self._local.conn = self.engine.connect()
         try:
-            conn.execute(ledger.insert(), [{c: row.get(c) for c in COLUMNS} for row in rows])
-            conn.commit()
+            self.write(conn, rows)
         except BaseException:
             self._local.conn = None
             conn.invalidate()
             conn.close()
             raise
+
+    @staticmethod
+    def write(conn: Connection, rows: list[dict[str, Any]]) -> None:
+        """Insert `rows` and commit, on `conn`."""
+        conn.execute(ledger.insert(), [{c: row.get(c) for c in COLUMNS} for row in rows])
+        conn.commit()
 
     def release(self) -> None:
         """Close the calling thread's write connection (a thread that wrote calls this before it ends)."""

@@ -109,3 +109,38 @@ def test_hook_never_fails_a_call(tmp_path):
     """A row that cannot be built is logged; the answer still goes out."""
     ledger = Ledger()
     assert asyncio.run(ledger.async_post_call_success_hook({"model": "main"}, object(), object())) is None
+
+
+def test_locked_sqlite_hands_the_row_to_the_writer(tmp_path):
+    """Rows are committed on the event loop (local SQLite, NORMAL); a file another process holds
+    locked must not stall the loop: after a short wait the row goes to the writer thread, which
+    waits out the lock, and the row lands once the lock is gone."""
+    import sqlite3
+    import threading
+    import time
+
+    path = tmp_path / "l.sqlite"
+    ledger = Ledger()
+    ledger.store = LedgerStore(f"sqlite:///{path}")
+    ledger.writer = _Writer(ledger.store, tmp_path / "spool.jsonl")
+    ledger.commit_on_loop = True
+    seen = []
+    ledger.subscribe(seen.append)
+
+    asyncio.run(ledger.record(row("main", "groq", 0.001)))
+    assert ledger._loop_conn is not None and len(ledger.store.rows()) == 1  # committed on the loop
+
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN EXCLUSIVE")  # another process holding the write lock
+    release = threading.Timer(1.0, lambda: (other.execute("COMMIT"), other.close()))
+    release.start()
+    started = time.monotonic()
+    asyncio.run(ledger.record(row("fast", "openrouter", 0.002)))
+    release.join()
+    assert time.monotonic() - started >= 0.9  # waited for the writer's commit, after the lock went
+    assert [r["alias"] for r in ledger.store.rows()] == ["main", "fast"]
+    assert [r["alias"] for r in seen] == ["main", "fast"]
+    assert ledger._loop_conn is None  # dropped; the next row reconnects
+    asyncio.run(ledger.record(row("stt", "openai", 0.0)))
+    assert len(ledger.store.rows()) == 3 and ledger._loop_conn is not None
+    asyncio.run(ledger.stop())
