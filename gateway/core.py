@@ -71,15 +71,19 @@ class _Router(Router):
     gateway's own cost (docs/performance.md). A Router's deployments never change (a flag change
     builds a new Router), so the result is cached; callers get a copy, as before."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._model_info_cache: dict[tuple[Any, str], Any] = {}  # before Router's own set-up, which may ask
+        super().__init__(*args, **kwargs)
+
     def get_router_model_info(self, deployment, received_model_name, id=None):  # noqa: ANN001, ANN201, A002
         model_info = deployment.get("model_info") if deployment is not None else None
         key = (id or (model_info.get("id") if model_info is not None else None), received_model_name)
-        cache = self.__dict__.setdefault("_model_info_cache", {})
         if key[0] is None:  # not one of this Router's deployments: nothing to cache it under
             return super().get_router_model_info(deployment, received_model_name, id)
-        if key not in cache:
-            cache[key] = super().get_router_model_info(deployment, received_model_name, id)
-        return dict(cache[key]) if cache[key] is not None else None
+        if key not in self._model_info_cache:
+            self._model_info_cache[key] = super().get_router_model_info(deployment, received_model_name, id)
+        info = self._model_info_cache[key]
+        return dict(info) if info is not None else None
 
 
 def _load_callbacks(names: list[str]) -> list[CustomLogger]:

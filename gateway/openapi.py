@@ -34,6 +34,12 @@ BASE: dict[str, Any] = {
             "bearer": {"type": "http", "scheme": "bearer", "description": "LITELLM_MASTER_KEY"},
             "apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key", "description": "LITELLM_MASTER_KEY"},
         },
+        "parameters": {  # the headers every alias route reads (chat, audio)
+            "EndUser": {"name": "x-modelgate-user", "in": "header", "schema": {"type": "string"},
+                        "description": "end user (traffic split, ledger)"},
+            "Pin": {"name": "x-modelgate-pin", "in": "header", "schema": {"type": "string"},
+                    "description": "only this provider (A/B runs)"},
+        },
         "responses": {
             "BadRequest": _error("invalid body or parameter"),
             "Unauthorized": _error("missing_api_key or invalid_api_key"),

@@ -34,8 +34,8 @@ async def transcriptions(request: Request) -> Response:
     summary: Transcribe an audio file on an alias (stt, stt-realtime or a legacy Groq name)
     security: [{bearer: []}, {apiKey: []}]
     parameters:
-      - {name: x-modelgate-user, in: header, schema: {type: string}, description: end user (traffic split, ledger)}
-      - {name: x-modelgate-pin, in: header, schema: {type: string}, description: only this provider (A/B runs)}
+      - {$ref: '#/components/parameters/EndUser'}
+      - {$ref: '#/components/parameters/Pin'}
     requestBody:
       required: true
       content:

@@ -63,8 +63,8 @@ async def chat_completions(request: Request) -> Response:
     summary: Chat completion on an alias; the chain of providers behind it answers
     security: [{bearer: []}, {apiKey: []}]
     parameters:
-      - {name: x-modelgate-user, in: header, schema: {type: string}, description: end user (traffic split, ledger)}
-      - {name: x-modelgate-pin, in: header, schema: {type: string}, description: only this provider (A/B runs)}
+      - {$ref: '#/components/parameters/EndUser'}
+      - {$ref: '#/components/parameters/Pin'}
     requestBody:
       required: true
       content:
