@@ -64,16 +64,73 @@ class _Executor(ThreadPoolExecutor):
 
 
 class _Router(Router):
-    """LiteLLM's Router, computing each deployment's model info once per Router.
+    """LiteLLM's Router with two changes.
 
-    On every call LiteLLM rebuilds it for its rpm/tpm bookkeeping (twice per request, each a deep
-    copy of a ~170-key cost-map entry): about 0.6 ms of CPU per request here, a fifth of the
-    gateway's own cost (docs/performance.md). A Router's deployments never change (a flag change
-    builds a new Router), so the result is cached; callers get a copy, as before."""
+    Model info once per Router: on every call LiteLLM rebuilds it for its rpm/tpm bookkeeping
+    (twice per request, each a deep copy of a ~170-key cost-map entry): about 0.6 ms of CPU per
+    request here, a fifth of the gateway's own cost (docs/performance.md). A Router's deployments
+    never change (a flag change builds a new Router), so the result is cached; callers get a copy.
+
+    Attempts released at cooldown: when a deployment is put in cooldown, the attempts still waiting
+    on it fail over at once instead of each waiting out its own timeout. Against a hung provider
+    the first request pays the timeout and the rest are released with it (docs/performance.md,
+    failover cost); without this every request that reached it in that window paid a full one."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._model_info_cache: dict[tuple[Any, str], Any] = {}  # before Router's own set-up, which may ask
+        self._attempts: dict[asyncio.Task, str] = {}  # request task -> deployment id it is waiting on
+        self._released: set[asyncio.Task] = set()
         super().__init__(*args, **kwargs)
+
+    async def async_get_available_deployment(self, *args: Any, **kwargs: Any) -> Any:
+        deployment = await super().async_get_available_deployment(*args, **kwargs)
+        deployment_id = (deployment.get("model_info") or {}).get("id") if isinstance(deployment, dict) else None
+        task = asyncio.current_task()
+        if deployment_id is not None and task is not None:
+            self._attempts[task] = deployment_id
+        return deployment
+
+    async def _acompletion(self, model: str, messages: Any, **kwargs: Any) -> Any:
+        return await self._releasable(super()._acompletion(model, messages, **kwargs), model)
+
+    async def _atranscription(self, file: Any, model: str, **kwargs: Any) -> Any:
+        return await self._releasable(super()._atranscription(file, model, **kwargs), model)
+
+    async def _releasable(self, attempt: Any, model: str) -> Any:
+        task = asyncio.current_task()
+        try:
+            return await attempt
+        except asyncio.CancelledError:
+            if task not in self._released:
+                raise
+            self._released.discard(task)
+            task.uncancel()  # LiteLLM's fallback continues in this task
+            deployment_id = self._attempts.get(task, "")
+            raise litellm.Timeout(message=f"deployment {deployment_id} was put in cooldown while this request "
+                                  "waited on it", model=model, llm_provider=deployment_id.rpartition("/")[2]) from None
+        finally:
+            self._attempts.pop(task, None)
+            self._released.discard(task)
+
+    def deployment_callback_on_failure(self, kwargs, completion_response, start_time, end_time) -> bool:  # noqa: ANN001
+        cooled = super().deployment_callback_on_failure(kwargs, completion_response, start_time, end_time)
+        if cooled:
+            # LiteLLM calls this inline in the failing request's task (its retries rely on that);
+            # a call from one of its logging threads (sync SDK paths) has no waiting attempts to see.
+            try:
+                failing = asyncio.current_task()
+            except RuntimeError:
+                return cooled
+            deployment_id = ((kwargs.get("litellm_params") or {}).get("model_info") or {}).get("id")
+            for task, waiting_on in list(self._attempts.items()):
+                if waiting_on == deployment_id and task is not failing:
+                    task.get_loop().call_soon(self._release, task, deployment_id)
+        return cooled
+
+    def _release(self, task: asyncio.Task, deployment_id: str) -> None:
+        if self._attempts.get(task) == deployment_id and task not in self._released and not task.done():
+            self._released.add(task)
+            task.cancel()
 
     def get_router_model_info(self, deployment, received_model_name, id=None):  # noqa: ANN001, ANN201, A002
         model_info = deployment.get("model_info") if deployment is not None else None

@@ -12,12 +12,17 @@ connection refused), `hang` (accepts and never answers: the deployment's timeout
     .venv/bin/python -m scripts.bench_failover --kinds hang,500 \
         --router num_retries=2,allowed_fails=3,cooldown_time=5       # closer to stock LiteLLM settings
     .venv/bin/python -m scripts.bench_failover --kinds hang --concurrency 10 --seconds 100  # sustained
+    .venv/bin/python -m scripts.bench_failover --kinds hang --rate 5 --requests 100  # open loop
 
 Prints a markdown table per alias: for each fault and concurrency, how many calls reached the
 failing primary, how many requests paid a primary failure (`x-modelgate-fallbacks` >= 1, or a
 timeout) and how many paid a timeout, the first failing request's latency, and p50/p99 of the
 healthy and failing gateway for the requests that started after the first failure was recorded,
-with the difference ("extra").
+with the difference ("extra"), and the seconds the failing gateway's requests lost in all
+("lost": each request's latency over the healthy median, summed).
+`--rate` replaces the closed loop with open-loop arrivals (a request every 1/rate s, whatever is
+in flight), as real traffic arrives: the way to see what a hang costs the requests that arrive
+while the first one waits out its timeout.
 Goal (issue 8): after the first failure, at most 20 ms extra at p99; a hang costs at most
 allowed_fails + 1 timeouts (LiteLLM cools a deployment down once its fails exceed allowed_fails).
 """
@@ -74,10 +79,10 @@ def summarise(healthy: list[Sample], failing: list[Sample], timeout_s: float,
     of the same group can answer from the next deployment without counting as a fallback).
     """
     timed_out = [s for s in failing if s.ms >= 900 * timeout_s]
+    base = [s.ms for s in healthy if s.fallbacks >= 0]
     paid = [s for s in failing if s.fallbacks >= 1 or s.ms >= 900 * timeout_s]
     first_end = min((s.end for s in paid), default=float("-inf"))
     after = [s.ms for s in failing if s.start >= first_end and s.fallbacks >= 0]
-    base = [s.ms for s in healthy if s.fallbacks >= 0]
     out: dict[str, Any] = {
         "requests": len(failing),
         "failed": sum(s.fallbacks < 0 for s in failing + healthy),
@@ -89,6 +94,8 @@ def summarise(healthy: list[Sample], failing: list[Sample], timeout_s: float,
         "healthy_p50": percentile(base, 0.5) if base else None,
         "healthy_p99": percentile(base, 0.99) if base else None,
     }
+    if base:
+        out["lost_s"] = sum(max(0.0, s.ms - out["healthy_p50"]) for s in failing) / 1000
     if after and base:
         out.update(failing_p50=percentile(after, 0.5), failing_p99=percentile(after, 0.99))
         out.update(extra_p50=out["failing_p50"] - out["healthy_p50"],
@@ -107,7 +114,8 @@ class Client:
     """One request at a time to a gateway; a stream is read to its end."""
 
     def __init__(self, gateway: Gateway, alias: str, stream: bool) -> None:
-        self.http = httpx.Client(base_url=gateway.api_base, timeout=300,
+        # Open-loop runs hold hundreds of requests at once: no client-side connection cap.
+        self.http = httpx.Client(base_url=gateway.api_base, timeout=300, limits=httpx.Limits(max_connections=None),
                                  headers={"Authorization": f"Bearer {gateway.key}"})
         self.body = {"model": alias, "messages": MESSAGES, "stream": stream}
 
@@ -158,7 +166,7 @@ def run_case(fakes: dict[str, FakeProvider], healthy: Client, tmp: Path, kind: s
             primary.clear_requests()
         samples: dict[str, list[Sample]] = {"healthy": [], "failing": []}
         lock = threading.Lock()
-        per_worker = max(1, args.requests // concurrency)
+        per_worker = max(1, args.requests // max(1, concurrency))
         deadline = time.monotonic() + (args.seconds or 0)
 
         def worker(_: int) -> None:  # httpx clients are thread-safe: the workers share them
@@ -170,8 +178,20 @@ def run_case(fakes: dict[str, FakeProvider], healthy: Client, tmp: Path, kind: s
                     with lock:
                         samples[name].append(sample)
 
-        with concurrent.futures.ThreadPoolExecutor(concurrency) as pool:
-            list(pool.map(worker, range(concurrency)))
+        def arrival(i: int) -> None:  # open loop: both gateways get a request every 1/rate s
+            time.sleep(max(0.0, t0 + i / (2 * args.rate) - time.monotonic()))
+            name, client = (("failing", failing), ("healthy", healthy))[i % 2]
+            sample = client.one()
+            with lock:
+                samples[name].append(sample)
+
+        t0 = time.monotonic()
+        if args.rate:
+            with concurrent.futures.ThreadPoolExecutor(512) as pool:
+                list(pool.map(arrival, range(2 * args.requests)))
+        else:
+            with concurrent.futures.ThreadPoolExecutor(concurrency) as pool:
+                list(pool.map(worker, range(concurrency)))
         attempts = None if kind == "refused" else len(primary.requests())
         return samples["healthy"], samples["failing"], attempts
     finally:
@@ -182,10 +202,10 @@ def run_case(fakes: dict[str, FakeProvider], healthy: Client, tmp: Path, kind: s
 
 HEADER = ("| fault | conc | requests | failed | primary calls | paid a failure | paid a timeout "
           "| first failing ms | healthy p50 / p99 ms | failing p50 / p99 ms (after first failure) "
-          "| extra p50 / p99 ms |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "| extra p50 / p99 ms | lost s |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 
 
-def row(kind: str, concurrency: int, s: dict[str, Any]) -> str:
+def row(kind: str, concurrency: int | str, s: dict[str, Any]) -> str:
     def fmt(value: float | None) -> str:
         return "-" if value is None else f"{value:.1f}"
 
@@ -193,7 +213,7 @@ def row(kind: str, concurrency: int, s: dict[str, Any]) -> str:
              "-" if s["primary_attempts"] is None else s["primary_attempts"], s["paid_failure"],
              s["paid_timeout"], fmt(s["first_ms"]), f"{fmt(s['healthy_p50'])} / {fmt(s['healthy_p99'])}",
              f"{fmt(s.get('failing_p50'))} / {fmt(s.get('failing_p99'))}",
-             f"{fmt(s.get('extra_p50'))} / {fmt(s.get('extra_p99'))}"]
+             f"{fmt(s.get('extra_p50'))} / {fmt(s.get('extra_p99'))}", fmt(s.get("lost_s"))]
     return "| " + " | ".join(map(str, cells)) + " |"
 
 
@@ -204,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=0,
                         help="run each case this long instead (a sustained outage, past cooldown_time)")
     parser.add_argument("--concurrency", default="1,10", help="comma-separated client concurrencies")
+    parser.add_argument("--rate", type=float, default=0,
+                        help="open loop instead: requests per second to each gateway (--requests of them)")
     parser.add_argument("--kinds", default="429,500,refused,hang", help=f"comma-separated: {','.join(KINDS)}")
     parser.add_argument("--retry-after", type=float, default=1, help="Retry-After seconds the 429s carry")
     parser.add_argument("--stream", action="store_true", help="stream the answers (stream_timeout bites)")
@@ -214,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     kinds = [k for k in args.kinds.split(",") if k]
     if unknown := set(kinds) - set(KINDS):
         parser.error(f"unknown kinds {sorted(unknown)}")
-    concurrencies = [int(c) for c in args.concurrency.split(",")]
+    concurrencies = [int(c) for c in args.concurrency.split(",")] if not args.rate else [0]
 
     fakes = start_fakes(["groq", "openrouter", "openai"])
     try:
@@ -234,7 +256,8 @@ def main(argv: list[str] | None = None) -> int:
                 for kind in kinds:
                     for conc in concurrencies:
                         h, f, attempts = run_case(fakes, healthy, tmp, kind, conc, args)
-                        print(row(kind, conc, summarise(h, f, timeout_s, attempts)), flush=True)
+                        label = f"{args.rate:g}/s" if args.rate else conc
+                        print(row(kind, label, summarise(h, f, timeout_s, attempts)), flush=True)
             finally:
                 base.stop()
     finally:

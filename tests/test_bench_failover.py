@@ -17,6 +17,8 @@ def test_summarise_splits_at_the_first_recorded_failure():
     assert (s["paid_failure"], s["paid_timeout"], s["primary_attempts"], s["failed"]) == (2, 2, 2, 0)
     assert s["after"] == 8 and round(s["first_ms"]) == 8000
     assert round(s["extra_p50"], 3) == 2.0 and round(s["extra_p99"], 3) == 2.0
+    # Lost: each request's latency over the healthy median (10 ms), summed: 7.99 + 8.09 + 8 * 0.002.
+    assert round(s["lost_s"], 3) == round(7.99 + 8.09 + 8 * 0.002, 3)
 
 
 def test_summarise_counts_failed_requests_and_a_retried_timeout_without_fallback():

@@ -45,6 +45,33 @@ def test_hang_costs_one_timeout_then_cooldown(start_gateway, fakes):
     assert len(fakes["groq"].requests()) == 1
 
 
+def test_hang_releases_waiting_requests_at_cooldown(start_gateway, fakes):
+    """Requests that reached the hung provider after the first one fail over when it is cooled
+    down, not each after its own timeout."""
+    gw = start_gateway(config={"timeouts": {"groq": 3.0}, "router_settings": {"cooldown_time": 30}})
+    fakes["groq"].fail("hang", count=-1)
+    client = gw.client()
+    t0 = time.monotonic()
+
+    def one(delay: float) -> tuple[float, float, str]:
+        time.sleep(delay)
+        start = time.monotonic()
+        raw = client.chat.completions.with_raw_response.create(model="main", messages=MSG)
+        assert raw.parse().choices[0].message.content
+        return start - t0, time.monotonic() - t0, raw.headers["x-modelgate-provider"]
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(one, [0, 1.2, 1.4, 1.6]))
+    assert [provider for *_, provider in results] == ["openrouter"] * 4
+    assert len(fakes["groq"].requests()) == 4  # all four were waiting on it
+    first_end = results[0][1]
+    assert 2.7 <= first_end < 5
+    for start, end, _ in results[1:]:
+        # Each would otherwise have ended at start + 3 s >= 4.2 s; they end with the first one.
+        assert end < first_end + 0.8, (start, end, first_end)
+        assert end - start < 2.4
+
+
 def test_connection_refused_falls_back(start_gateway, fakes):
     gw = start_gateway(env={"GROQ_API_BASE": f"http://127.0.0.1:{free_port()}/openai/v1"})
     raw = chat(gw)
