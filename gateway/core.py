@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import importlib
 import logging
 import time
@@ -227,6 +228,11 @@ class Gateway:
         for plugin in self.plugins:
             if hasattr(plugin, "start"):
                 await plugin.start()
+        # LiteLLM leaves ~440,000 long-lived objects after import and warm-up; every collection of
+        # the oldest generation walked them all. Frozen, they are skipped: GC time per request
+        # halves (~0.17 -> ~0.09 ms at 10 in flight, docs/performance.md).
+        gc.collect()
+        gc.freeze()
 
     async def stop(self) -> None:
         for plugin in self.plugins:
