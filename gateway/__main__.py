@@ -31,7 +31,7 @@ def serve(settings: Settings, workers: int) -> int:
     import uvicorn
 
     from gateway.app import create_app
-    from gateway.drain import GRACE_S, DrainingServer
+    from gateway.drain import DrainingServer
 
     if len(settings.master_key) < 16:
         print("LITELLM_MASTER_KEY must be set and at least 16 characters (make serve writes one into .env)",
@@ -46,7 +46,7 @@ def serve(settings: Settings, workers: int) -> int:
     # One worker on purpose: the Router's cooldowns and the flag state live in this process
     # (scale out with replicas sharing Redis instead, see docs/operations.md).
     config = uvicorn.Config(app, host=settings.gateway_host, port=settings.gateway_port, log_level="warning",
-                            access_log=False, timeout_graceful_shutdown=GRACE_S)
+                            access_log=False, timeout_graceful_shutdown=settings.drain_timeout_s)
     DrainingServer(config, app.state.drain).run()  # SIGTERM: drain, then exit 0 (gateway/drain.py)
     return 0
 

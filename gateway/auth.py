@@ -1,4 +1,5 @@
-"""Master-key auth: `Authorization: Bearer <key>` (what the openai and groq SDKs send) or `x-api-key`."""
+"""Who is calling: the master key (`Authorization: Bearer <key>`, what the openai and groq SDKs send,
+or `x-api-key`) and the end user."""
 
 from __future__ import annotations
 
@@ -18,3 +19,9 @@ def require_key(request: Request) -> None:
                            "missing_api_key")
     if not hmac.compare_digest(given.encode(), expected.encode()):
         raise GatewayError(401, "invalid API key", "invalid_api_key")
+
+
+def end_user(request: Request, user: object) -> str | None:
+    """The request's own `user` field (body or form), else the `x-modelgate-user` header."""
+    user = user or request.headers.get("x-modelgate-user")
+    return str(user) if user else None

@@ -5,8 +5,9 @@ refused") and closes idle keep-alive connections (a client about to reuse one ge
 the drain in front, the gateway keeps accepting while the requests in flight finish, and every
 new request gets an OpenAI-shaped 503 `draining` with `Retry-After` and `Connection: close`:
 unambiguous (it was not processed), and the openai SDK retries it after Retry-After. `/health` is
-503 too, so a load balancer stops sending. Once nothing is in flight (or the grace period is
-over), uvicorn's own shutdown runs. `DrainingServer` below ties it to the signals.
+503 too, so a load balancer stops sending. Once nothing is in flight and `MODELGATE_DRAIN_MIN_S`
+has passed (or `MODELGATE_DRAIN_TIMEOUT_S` is over), uvicorn's own shutdown runs. `DrainingServer`
+below ties it to the signals.
 """
 
 from __future__ import annotations
@@ -21,14 +22,14 @@ from starlette.websockets import WebSocket
 
 from gateway import errors
 
-GRACE_S = 30  # from the first signal to exit, at most: what requests in flight get to finish
-
 
 class Drain:
-    def __init__(self, retry_after_s: int = 1) -> None:
+    def __init__(self, retry_after_s: int = 1, min_s: float = 0) -> None:
         self.retry_after_s = retry_after_s
+        self.min_s = min_s  # refuse (and fail /health) at least this long, even with nothing in flight
         self.in_flight = 0  # HTTP requests only: a realtime session may last for minutes
-        self.deadline: float | None = None  # time.monotonic() when the drain gives up; None: serving
+        self.started: float | None = None  # time.monotonic() of the first signal; None: serving
+        self.deadline: float | None = None  # when the drain gives up on requests still in flight
 
     @property
     def draining(self) -> bool:
@@ -36,11 +37,15 @@ class Drain:
 
     def start(self, grace_s: float) -> None:
         if self.deadline is None:
-            self.deadline = time.monotonic() + grace_s
+            self.started = time.monotonic()
+            self.deadline = self.started + max(grace_s, self.min_s)
 
     def done(self) -> bool:
-        """Draining, and nothing left in flight or out of time."""
-        return self.deadline is not None and (self.in_flight == 0 or time.monotonic() >= self.deadline)
+        """Draining, and nothing left in flight after the minimum time, or out of time."""
+        if self.started is None or self.deadline is None:
+            return False
+        now = time.monotonic()
+        return now >= self.deadline or (self.in_flight == 0 and now >= self.started + self.min_s)
 
     def middleware(self, app: ASGIApp) -> ASGIApp:
         """The ASGI middleware (Starlette's `Middleware(drain.middleware)`) that counts and refuses."""
@@ -86,7 +91,7 @@ class DrainingServer(uvicorn.Server):
             return
         logging.getLogger("modelgate").warning("signal %d: draining %d request(s) in flight", sig,
                                                self.drain.in_flight)
-        self.drain.start(self.config.timeout_graceful_shutdown or GRACE_S)
+        self.drain.start(self.config.timeout_graceful_shutdown or 30)
 
     async def on_tick(self, counter: int) -> bool:  # uvicorn calls this every 0.1 s
         if self.drain.done() and not self.should_exit:

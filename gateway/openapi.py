@@ -36,7 +36,7 @@ BASE: dict[str, Any] = {
         },
         "parameters": {  # the headers every alias route reads (chat, audio)
             "EndUser": {"name": "x-modelgate-user", "in": "header", "schema": {"type": "string"},
-                        "description": "end user (traffic split, ledger)"},
+                        "description": "end user when the request has no `user` field (traffic split, ledger)"},
             "Pin": {"name": "x-modelgate-pin", "in": "header", "schema": {"type": "string"},
                     "description": "only this provider (A/B runs)"},
         },

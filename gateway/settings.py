@@ -61,6 +61,12 @@ class Settings(BaseSettings):
     gateway_port: int = Field(4000, alias="GATEWAY_PORT")
     config_path: Path = Field(ROOT / "config" / "models.yaml", alias="MODELGATE_CONFIG")
     max_audio_mb: int = Field(25, alias="MODELGATE_MAX_AUDIO_MB")
+    # Graceful shutdown (gateway/drain.py): how long requests in flight get after SIGTERM; how long
+    # /health answers 503 at least before the port closes (for a load balancer's health checks);
+    # the Retry-After of the 503s meanwhile.
+    drain_timeout_s: int = Field(30, ge=1, alias="MODELGATE_DRAIN_TIMEOUT_S")
+    drain_min_s: float = Field(0, ge=0, alias="MODELGATE_DRAIN_MIN_S")
+    drain_retry_after_s: int = Field(1, ge=0, alias="MODELGATE_DRAIN_RETRY_AFTER_S")
     # Several replicas (docs/scale-out.md): one Redis shares cooldowns, rpm/tpm usage and live flags.
     redis_url: str = Field("", alias="REDIS_URL")
 

@@ -43,7 +43,7 @@ _CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'
 def routes() -> list[BaseRoute]:
     return [
         Route("/dashboard", page, methods=["GET"]),
-        Route("/dashboard/", page, methods=["GET"]),
+        Route("/dashboard/", page, methods=["GET"], include_in_schema=False),
         Mount("/dashboard/static", app=StaticFiles(directory=STATIC), name="dashboard-static"),
         Route("/admin/state", state, methods=["GET"]),
         Route("/admin/stats", stats, methods=["GET"]),
@@ -51,6 +51,12 @@ def routes() -> list[BaseRoute]:
 
 
 async def page(request: Request) -> Response:
+    """The migration dashboard page.
+    ---
+    summary: The migration dashboard (HTML; its data comes from /admin/state and /admin/stats)
+    responses:
+      '200': {description: the page, content: {text/html: {schema: {type: string}}}}
+    """
     return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8",
                         headers={"Content-Security-Policy": _CSP, "Cache-Control": "no-cache",
                                  "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"})
@@ -105,6 +111,14 @@ def _deployment(group: str, dep: config.Deployment, order: int, cooled: dict[str
 
 
 async def state(request: Request) -> Response:
+    """Every alias's chain and each deployment's state.
+    ---
+    summary: Chains in order with each deployment's state (healthy, cooling_down, over_budget, excluded); flags, traffic, budgets
+    security: [{bearer: []}, {apiKey: []}]
+    responses:
+      '200': {description: the state (docs/dashboard.md), content: {application/json: {schema: {type: object, required: [aliases]}}}}
+      '401': {$ref: '#/components/responses/Unauthorized'}
+    """
     require_key(request)
     gateway = request.app.state.gateway
     resolved, router = gateway.resolved, gateway.router
@@ -207,6 +221,14 @@ def _ledger_stats(store: Any, rates: dict[str, dict[str, float]]) -> dict[str, A
 
 
 async def stats(request: Request) -> Response:
+    """Traffic, errors, latency and spend per provider from the ledger.
+    ---
+    summary: Per provider over the last 5 and 60 minutes (share, errors, p50/p95); spend against Groq; budgets
+    security: [{bearer: []}, {apiKey: []}]
+    responses:
+      '200': {description: the stats (docs/dashboard.md), content: {application/json: {schema: {type: object, required: [ledger, budgets]}}}}
+      '401': {$ref: '#/components/responses/Unauthorized'}
+    """
     require_key(request)
     gateway = request.app.state.gateway
     ledger = gateway.plugin("ledger")

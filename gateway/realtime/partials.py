@@ -21,12 +21,10 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from gateway.realtime.audio import SAMPLE_RATE
-from gateway.settings import ROOT
 
 log = logging.getLogger("modelgate.realtime")
 
@@ -47,11 +45,6 @@ class Hypothesis:
     @property
     def words(self) -> list[str]:
         return [w for s in self.segments for w in s.text.split()]
-
-
-def model_path(name: str) -> Path:
-    path = Path(name).expanduser()
-    return path if path.is_absolute() or path.exists() else ROOT / path
 
 
 class PartialTranscriber:
@@ -75,10 +68,11 @@ class PartialTranscriber:
             self._load = self._executor.submit(self._load_model)
 
     def _load_model(self) -> None:
+        from local_servers.whisper.config import resolve_model_path
         from local_servers.whisper.executors.short_window import ShortWindowWhisper
 
         logging.getLogger("faster_whisper").setLevel(logging.WARNING)  # it logs every call at INFO
-        path = model_path(self.model_name)
+        path = resolve_model_path(self.model_name)
         started = time.monotonic()
         try:
             self._model = ShortWindowWhisper(str(path), device=self.device,

@@ -8,7 +8,7 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
-from gateway.auth import require_key
+from gateway.auth import end_user, require_key
 from gateway.core import Call
 from gateway.errors import GatewayError
 from gateway.routers.responses import json_response, require_mode, routing_headers
@@ -91,8 +91,7 @@ async def transcriptions(request: Request) -> Response:
     if granularities:
         data["timestamp_granularities"] = [str(g) for g in granularities]
 
-    user = request.headers.get("x-modelgate-user") or (str(form["user"]) if form.get("user") else None)
-    call = Call("transcription", data, user=user,
+    call = Call("transcription", data, user=end_user(request, form.get("user")),
                 metadata={"audio_bytes": len(audio), "pin": request.headers.get("x-modelgate-pin")})
     result = await gateway.transcription(call)
     headers = routing_headers(result)

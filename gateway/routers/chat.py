@@ -9,7 +9,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from gateway.auth import require_key
+from gateway.auth import end_user, require_key
 from gateway.core import Call
 from gateway.errors import GatewayError, from_exception
 from gateway.routers.responses import json_response, require_mode, routing_headers
@@ -52,11 +52,6 @@ def _check_response_format(fmt: Any) -> None:
                            "object)", "invalid_request", "response_format.json_schema")
 
 
-def end_user(request: Request, data: dict[str, Any]) -> str | None:
-    user = data.get("user") or request.headers.get("x-modelgate-user")
-    return str(user) if user else None
-
-
 async def chat_completions(request: Request) -> Response:
     """OpenAI chat completions on an alias (docs/api.md).
     ---
@@ -87,7 +82,7 @@ async def chat_completions(request: Request) -> Response:
     data = _parse(await request.body())
     gateway = request.app.state.gateway
     require_mode(gateway, data.get("model"), "chat", "/chat/completions")
-    call = Call("chat", data, user=end_user(request, data),
+    call = Call("chat", data, user=end_user(request, data.get("user")),
                 metadata={"pin": request.headers.get("x-modelgate-pin")})  # A/B pin: plugins/migration.py
     result = await gateway.completion(call)
     if not data.get("stream"):

@@ -13,6 +13,12 @@ from local_servers.whisper.executors.short_window import DEFAULT_WINDOW_PADDING_
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
+def resolve_model_path(name: str) -> Path:
+    """A model directory: relative paths are tried against the working directory, then the repo."""
+    path = Path(name).expanduser()
+    return path if path.is_absolute() or path.exists() else REPO_ROOT / path
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="LOCAL_WHISPER_", env_file=".env", extra="ignore", protected_namespaces=()
@@ -43,11 +49,7 @@ class Settings(BaseSettings):
 
     @property
     def model_path(self) -> Path:
-        """The model directory: relative paths are tried against the working directory, then the repo."""
-        path = Path(self.model).expanduser()
-        if path.is_absolute() or path.exists():
-            return path
-        return REPO_ROOT / path
+        return resolve_model_path(self.model)
 
     @property
     def max_upload_bytes(self) -> int:

@@ -57,6 +57,23 @@ def test_sigterm_lets_requests_in_flight_finish(start_gateway, fakes) -> None:
     assert len(fakes["groq"].requests()) == 3  # the refused request never reached a provider
 
 
+def test_drain_settings_hold_health_down_then_exit(start_gateway) -> None:
+    """MODELGATE_DRAIN_MIN_S keeps /health at 503 that long even with nothing in flight (a load
+    balancer must see it fail before the port closes); Retry-After is MODELGATE_DRAIN_RETRY_AFTER_S."""
+    gateway = start_gateway(env={"MODELGATE_DRAIN_MIN_S": "2", "MODELGATE_DRAIN_RETRY_AFTER_S": "4"})
+    signalled = time.monotonic()
+    gateway.process.proc.send_signal(signal.SIGTERM)
+    seen = []
+    while time.monotonic() - signalled < 1.5:
+        response = httpx.get(gateway.base_url + "/health")
+        assert response.status_code == 503 and response.headers["retry-after"] == "4", response.text
+        seen.append(response.json()["error"]["code"])
+        time.sleep(0.2)
+    assert seen and set(seen) == {"draining"}
+    assert gateway.process.proc.wait(timeout=30) == 0, gateway.process.log()
+    assert time.monotonic() - signalled >= 2
+
+
 def start_on(port: int, env: dict[str, str], name: str) -> ServerProcess:
     return ServerProcess(["-m", "gateway", "serve"], port, env, log_name=name).wait_ready("/health", timeout=90)
 

@@ -80,9 +80,9 @@ def test_rows_match_provider_usage_and_prices(gateway, fakes):
     assert row["audio_seconds"] == pytest.approx(verbose.duration, abs=1e-3)
     assert row["cost_usd"] == pytest.approx(row["audio_seconds"] * GROQ_WHISPER, rel=1e-9)
     assert row["cost_source"] == "price_map" and row["prompt_tokens"] == row["completion_tokens"] == 0
-    with (AUDIO / "fa_history.wav").open("rb") as f:
-        client.audio.transcriptions.create(model="whisper-large-v3-turbo", file=f,
-                                           extra_headers={"x-modelgate-user": "u-stt-json"})
+    with (AUDIO / "fa_history.wav").open("rb") as f:  # the form's `user` wins over the header, as in chat
+        client.audio.transcriptions.create(model="whisper-large-v3-turbo", file=f, extra_body={"user": "u-stt-json"},
+                                           extra_headers={"x-modelgate-user": "u-stt-header"})
     row = one_row(gateway, "u-stt-json")
     assert row["alias"] == "stt"  # the legacy name is recorded as its alias
     assert row["audio_seconds"] == pytest.approx(wav_seconds(AUDIO / "fa_history.wav"), abs=1e-3)

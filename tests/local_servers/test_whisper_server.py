@@ -236,7 +236,8 @@ def test_short_clips_are_encoded_with_a_short_window(server: ServerProcess, engl
 
 
 def test_temperature_fallback_can_be_turned_off(client: openai.OpenAI, server: ServerProcess) -> None:
-    # whisper-base loops on this clip at temperature 0: by default Whisper decodes it again, hotter.
+    # Whether this clip needs the fallback by default depends on the CPU (whisper-base loops on it at
+    # temperature 0 on some hosts, not on others): the decoder's side is in test_whisper_units.py.
     def temperatures(**extra: object) -> list[float]:
         result = client.audio.transcriptions.create(
             model="whisper-local", file=AUDIO / "fa_history.wav", language="fa", response_format="verbose_json",
@@ -245,7 +246,6 @@ def test_temperature_fallback_can_be_turned_off(client: openai.OpenAI, server: S
         assert result.segments and arabic_script_share(result.text) >= 0.9, result.text
         return [s.temperature for s in result.segments]
 
-    assert max(temperatures()) > 0
     assert set(temperatures(temperature_fallback=False)) == {0.0}  # what stt-realtime's deployment sends
     assert set(temperatures(temperature_fallback=False, temperature=0.4)) == {0.4}
     refused = post(server, AUDIO / "en_orders.wav", temperature_fallback="maybe")

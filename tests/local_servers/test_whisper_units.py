@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,7 +14,7 @@ from faster_whisper.transcribe import Segment, Word
 
 from local_servers.whisper import formats
 from local_servers.whisper.config import REPO_ROOT, Settings
-from local_servers.whisper.executors.whisper import Result, fallback_temperatures, within
+from local_servers.whisper.executors.whisper import Job, Result, WhisperExecutor, fallback_temperatures, within
 
 
 def segment(i: int, start: float, end: float, text: str, words: list[Word] | None = None) -> Segment:
@@ -121,6 +124,40 @@ def test_within_clamps_to_the_clip() -> None:
 )
 def test_client_temperature_starts_the_fallback(first: float | None, schedule: tuple[float, ...]) -> None:
     assert fallback_temperatures(first) == schedule
+
+
+class _Recorder:
+    """Stands in for the model: records the temperatures each decode is given and answers a looping
+    segment (compression ratio 3), so the short-window pass is implausible and the full window follows."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[float, ...]] = []
+
+    def transcribe(self, audio, temperature, **options):  # noqa: ANN001, ANN201, ARG002
+        self.calls.append(tuple(temperature))
+        looping = replace(segment(1, 0.0, 4.0, " x x x x x x x x"), compression_ratio=3.0, temperature=temperature[-1])
+        return iter([looping]), type("Info", (), {"language": "fa"})()
+
+    def short_window(self, padding_s: float):  # noqa: ANN201, ARG002
+        return contextlib.nullcontext()
+
+
+@pytest.mark.parametrize(
+    ("job", "full_window"),
+    [
+        (Job(), (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)),
+        (Job(temperature_fallback=False), (0.0,)),
+        (Job(temperature=0.4, temperature_fallback=False), (0.4,)),
+    ],
+)
+def test_temperature_fallback_reaches_the_decoder(job: Job, full_window: tuple[float, ...]) -> None:
+    # Whether a real clip needs the fallback depends on the CPU's kernels (AVX2 or AVX-512 round
+    # differently), so the wiring is checked here and the HTTP field in test_whisper_server.py.
+    executor = WhisperExecutor(Settings())
+    executor.model = _Recorder()  # type: ignore[assignment]
+    with (REPO_ROOT / "tests" / "fixtures" / "audio" / "fa_history.wav").open("rb") as audio:
+        executor.run(audio, job, threading.Event())
+    assert executor.model.calls == [full_window[:1], full_window]  # short window first, then the full one
 
 
 def test_settings_defaults_and_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
