@@ -13,6 +13,7 @@ import gc
 import importlib
 import logging
 import time
+import weakref
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -79,8 +80,10 @@ class _Router(Router):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._model_info_cache: dict[tuple[Any, str], Any] = {}  # before Router's own set-up, which may ask
-        self._attempts: dict[asyncio.Task, str] = {}  # request task -> deployment id it is waiting on
-        self._released: set[asyncio.Task] = set()
+        # request task -> deployment id it is waiting on; weak, so a task that never reached
+        # _releasable's clean-up (a LiteLLM path not wrapped here) is not kept alive by it.
+        self._attempts: weakref.WeakKeyDictionary[asyncio.Task, str] = weakref.WeakKeyDictionary()
+        self._released: weakref.WeakSet[asyncio.Task] = weakref.WeakSet()
         super().__init__(*args, **kwargs)
 
     async def async_get_available_deployment(self, *args: Any, **kwargs: Any) -> Any:

@@ -108,6 +108,26 @@ def test_transcription_falls_back(gateway, fakes):
     assert raw.headers["x-modelgate-fallbacks"] == "1"
 
 
+def test_transcription_hang_releases_waiting_requests_at_cooldown(start_gateway, fakes):
+    gw = start_gateway(config={"timeouts": {"groq": 3.0}, "router_settings": {"cooldown_time": 30}})
+    fakes["groq"].fail("hang", count=-1, path_contains="audio")
+    client = gw.client()
+    t0 = time.monotonic()
+
+    def one(delay: float) -> tuple[float, float, str]:
+        time.sleep(delay)
+        start = time.monotonic()
+        with AUDIO.open("rb") as f:
+            raw = client.audio.transcriptions.with_raw_response.create(model="stt", file=f, language="en")
+        assert raw.parse().text
+        return start - t0, time.monotonic() - t0, raw.headers["x-modelgate-deployment"]
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        (_, first_end, first), (start, end, second) = pool.map(one, [0, 1.5])
+    assert first == second == "stt/openai"
+    assert end < first_end + 0.8 and end - start < 2.4, (start, end, first_end)  # not start + 3 s
+
+
 def test_stream_failing_before_first_token_falls_back(gateway, fakes):
     fakes["groq"].fail("stream_error_first", count=1)
     stream = gateway.client().chat.completions.create(model="main", messages=MSG, stream=True)
