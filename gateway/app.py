@@ -51,7 +51,8 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
 def create_app(settings: Settings | None = None, gateway: Gateway | None = None) -> Starlette:
     gateway = gateway or Gateway(settings or Settings())
     # Graceful shutdown: gateway/drain.py
-    drain = Drain(gateway.settings.drain_retry_after_s, gateway.settings.drain_min_s)
+    settings = gateway.settings
+    drain = Drain(settings.drain_timeout_s, settings.drain_min_s, settings.drain_retry_after_s)
     app = Starlette(routes=routes(), lifespan=lifespan, middleware=[Middleware(drain.middleware)],
                     exception_handlers=errors.HANDLERS | {404: _not_found, 405: _not_allowed})
     app.state.gateway = gateway

@@ -107,7 +107,6 @@ class _Router(Router):
         except asyncio.CancelledError:
             if task not in self._released:
                 raise
-            self._released.discard(task)
             task.uncancel()  # LiteLLM's fallback continues in this task
             deployment_id = self._attempts.get(task, "")
             raise litellm.Timeout(message=f"deployment {deployment_id} was put in cooldown while this request "

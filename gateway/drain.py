@@ -24,28 +24,31 @@ from gateway import errors
 
 
 class Drain:
-    def __init__(self, retry_after_s: int = 1, min_s: float = 0) -> None:
-        self.retry_after_s = retry_after_s
+    def __init__(self, timeout_s: float = 30, min_s: float = 0, retry_after_s: int = 1) -> None:
+        self.timeout_s = max(timeout_s, min_s)  # from the first signal to exit, at most
         self.min_s = min_s  # refuse (and fail /health) at least this long, even with nothing in flight
+        self.retry_after_s = retry_after_s
         self.in_flight = 0  # HTTP requests only: a realtime session may last for minutes
         self.started: float | None = None  # time.monotonic() of the first signal; None: serving
-        self.deadline: float | None = None  # when the drain gives up on requests still in flight
 
     @property
     def draining(self) -> bool:
-        return self.deadline is not None
+        return self.started is not None
 
-    def start(self, grace_s: float) -> None:
-        if self.deadline is None:
+    def start(self) -> None:
+        if self.started is None:
             self.started = time.monotonic()
-            self.deadline = self.started + max(grace_s, self.min_s)
+
+    def left_s(self) -> float:
+        """Seconds until the drain gives up on requests still in flight (draining only)."""
+        assert self.started is not None
+        return self.started + self.timeout_s - time.monotonic()
 
     def done(self) -> bool:
         """Draining, and nothing left in flight after the minimum time, or out of time."""
-        if self.started is None or self.deadline is None:
+        if self.started is None:
             return False
-        now = time.monotonic()
-        return now >= self.deadline or (self.in_flight == 0 and now >= self.started + self.min_s)
+        return self.left_s() <= 0 or (self.in_flight == 0 and time.monotonic() >= self.started + self.min_s)
 
     def middleware(self, app: ASGIApp) -> ASGIApp:
         """The ASGI middleware (Starlette's `Middleware(drain.middleware)`) that counts and refuses."""
@@ -91,12 +94,11 @@ class DrainingServer(uvicorn.Server):
             return
         logging.getLogger("modelgate").warning("signal %d: draining %d request(s) in flight", sig,
                                                self.drain.in_flight)
-        self.drain.start(self.config.timeout_graceful_shutdown or 30)
+        self.drain.start()
 
     async def on_tick(self, counter: int) -> bool:  # uvicorn calls this every 0.1 s
         if self.drain.done() and not self.should_exit:
             # uvicorn's shutdown waits for open connections too: only for what is left of the grace.
-            left = self.drain.deadline - time.monotonic()  # type: ignore[operator]
-            self.config.timeout_graceful_shutdown = max(1, int(left))
+            self.config.timeout_graceful_shutdown = max(1, int(self.drain.left_s()))
             self.should_exit = True
         return await super().on_tick(counter)
