@@ -22,7 +22,7 @@ import litellm
 from litellm import Router
 from litellm.integrations.custom_logger import CustomLogger
 
-from gateway import config
+from gateway import config, litellm_speedups
 from gateway.errors import GatewayError
 from gateway.settings import Settings
 
@@ -172,6 +172,8 @@ def _discard(router: Router) -> None:
 class Gateway:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        if settings.litellm_memo:
+            litellm_speedups.install()
         self.resolved = config.resolve(settings)
         self._apply_litellm_settings(self.resolved.litellm_settings)
         self.plugins: list[CustomLogger] = _load_callbacks(self.resolved.litellm_settings.get("callbacks") or [])

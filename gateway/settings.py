@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     gateway_port: int = Field(4000, alias="GATEWAY_PORT")
     config_path: Path = Field(ROOT / "config" / "models.yaml", alias="MODELGATE_CONFIG")
     max_audio_mb: int = Field(25, alias="MODELGATE_MAX_AUDIO_MB")
+    # LiteLLM's model-map lookups memoized (gateway/litellm_speedups.py); off: LiteLLM's own, as shipped.
+    litellm_memo: bool = Field(True, alias="MODELGATE_LITELLM_MEMO")
     # Graceful shutdown (gateway/drain.py): how long requests in flight get after SIGTERM; how long
     # /health answers 503 at least before the port closes (for a load balancer's health checks);
     # the Retry-After of the 503s meanwhile.

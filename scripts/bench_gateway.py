@@ -7,7 +7,8 @@ Three targets answer the same chat request, all in front of the same loopback fa
   router/litellm settings (the same deployments, orders and ids), without modelgate's own sections
   or callbacks;
 - `modelgate`: `python -m gateway serve` with config/models.yaml as is, every plugin on;
-- optionally `bare`: modelgate with `callbacks: []` (what the plugins cost under load).
+- optionally `bare`: modelgate with `callbacks: []` (what the plugins cost under load);
+- optionally `nomemo`: modelgate with MODELGATE_LITELLM_MEMO=false (LiteLLM's lookups as shipped).
 
 A closed-loop load generator (aiohttp, one keep-alive pool per target) keeps `concurrency` requests
 in flight for `--seconds`, target after target, level after level, `--rounds` times, so noise on
@@ -38,7 +39,7 @@ from tests.support.gateway import MASTER_KEY, Gateway, provider_env, write_confi
 from tests.support.proc import ServerProcess, free_port
 
 MESSAGES = [{"role": "user", "content": "pubmed: chest pain troponin"}]
-TARGETS = ("direct", "litellm", "modelgate", "bare")
+TARGETS = ("direct", "litellm", "modelgate", "bare", "nomemo")
 
 
 @dataclass
@@ -144,7 +145,8 @@ def start_targets(names: list[str], fakes: dict, tmp: Path) -> dict[str, Target]
             else:
                 extra = {"litellm_settings": {"callbacks": []}} if name == "bare" else None
                 cfg = write_config(folder, extra=extra)
-                gw = Gateway({**env, "MODELGATE_CONFIG": str(cfg),
+                memo = {"MODELGATE_LITELLM_MEMO": "false"} if name == "nomemo" else {}
+                gw = Gateway({**env, **memo, "MODELGATE_CONFIG": str(cfg),
                               "MODELGATE_LEDGER_URL": f"sqlite:///{folder / 'ledger.sqlite'}"},
                              folder / "flags.yaml", log_name=f"bench-{name}")
                 targets[name] = Target(name, gw.api_base + "/chat/completions", auth, body, gw.process.proc.pid, gw.stop)
