@@ -68,10 +68,11 @@ class _Executor(ThreadPoolExecutor):
 class _Router(Router):
     """LiteLLM's Router with two changes.
 
-    Model info once per Router: on every call LiteLLM rebuilds it for its rpm/tpm bookkeeping
-    (twice per request, each a deep copy of a ~170-key cost-map entry): about 0.6 ms of CPU per
-    request here, a fifth of the gateway's own cost (docs/performance.md). A Router's deployments
-    never change (a flag change builds a new Router), so the result is cached; callers get a copy.
+    Deployments and their model info once per Router: on every call LiteLLM rebuilds both for its
+    rpm/tpm bookkeeping (a pydantic Deployment three times a request, the model info twice, each a
+    deep copy of a ~170-key cost-map entry): about 0.7 ms of CPU per request here
+    (docs/performance.md). A Router's deployments never change (a flag change builds a new Router),
+    so both are cached; model info callers get a copy.
 
     Attempts released at cooldown: when a deployment is put in cooldown, the attempts still waiting
     on it fail over at once instead of each waiting out its own timeout. Against a hung provider
@@ -80,6 +81,7 @@ class _Router(Router):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._model_info_cache: dict[tuple[Any, str], Any] = {}  # before Router's own set-up, which may ask
+        self._deployments: dict[str, tuple[Any, Any]] = {}  # id -> (model_list entry, its Deployment)
         # request task -> deployment id it is waiting on; weak, so a task that never reached
         # _releasable's clean-up (a LiteLLM path not wrapped here) is not kept alive by it.
         self._attempts: weakref.WeakKeyDictionary[asyncio.Task, str] = weakref.WeakKeyDictionary()
@@ -134,6 +136,19 @@ class _Router(Router):
         if self._attempts.get(task) == deployment_id and task not in self._released and not task.done():
             self._released.add(task)
             task.cancel()
+
+    def get_deployment(self, model_id: str) -> Any:
+        # LiteLLM validates a new pydantic Deployment from the model_list entry on every call (three
+        # a request). Kept per entry: a replaced entry (LiteLLM's own list updates) is validated anew.
+        idx = self.model_id_to_deployment_index_map.get(model_id)
+        entry = self.model_list[idx] if idx is not None and idx < len(self.model_list) else None
+        cached = self._deployments.get(model_id)
+        if entry is None or cached is None or cached[0] is not entry:
+            deployment = super().get_deployment(model_id)
+            if entry is not None and deployment is not None:
+                self._deployments[model_id] = (entry, deployment)
+            return deployment
+        return cached[1]
 
     def get_router_model_info(self, deployment, received_model_name, id=None):  # noqa: ANN001, ANN201, A002
         model_info = deployment.get("model_info") if deployment is not None else None

@@ -169,21 +169,23 @@ def run_case(fakes: dict[str, FakeProvider], healthy: Client, tmp: Path, kind: s
         per_worker = max(1, args.requests // max(1, concurrency))
         deadline = time.monotonic() + (args.seconds or 0)
 
-        def worker(_: int) -> None:  # httpx clients are thread-safe: the workers share them
-            for i in itertools.count():
-                if (i >= per_worker) if not args.seconds else (time.monotonic() >= deadline):
-                    return
-                for name, client in (("failing", failing), ("healthy", healthy)):  # the outage starts now
-                    sample = client.one()
-                    with lock:
-                        samples[name].append(sample)
+        clients = (("failing", failing), ("healthy", healthy))
 
-        def arrival(i: int) -> None:  # open loop: both gateways get a request every 1/rate s
-            time.sleep(max(0.0, t0 + i / (2 * args.rate) - time.monotonic()))
-            name, client = (("failing", failing), ("healthy", healthy))[i % 2]
+        def send(name: str, client: Client) -> None:  # httpx clients are thread-safe: threads share them
             sample = client.one()
             with lock:
                 samples[name].append(sample)
+
+        def worker(_: int) -> None:
+            for i in itertools.count():
+                if (i >= per_worker) if not args.seconds else (time.monotonic() >= deadline):
+                    return
+                for name, client in clients:  # the outage starts now
+                    send(name, client)
+
+        def arrival(i: int) -> None:  # open loop: both gateways get a request every 1/rate s
+            time.sleep(max(0.0, t0 + i / (2 * args.rate) - time.monotonic()))
+            send(*clients[i % 2])
 
         t0 = time.monotonic()
         if args.rate:
