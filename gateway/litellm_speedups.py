@@ -1,4 +1,4 @@
-"""LiteLLM's model-map lookups, memoized (docs/performance.md, "Memoized model-map lookups").
+"""LiteLLM's model-map lookups, memoized (docs/performance.md, "memoized model-map lookups").
 
 On every chat call LiteLLM asks its model map what the model can do: `supports_web_search` and
 `supports_reasoning` twice each while it maps the OpenAI params, and the Responses-API bridge check
@@ -55,11 +55,20 @@ def _memoized(fn: Callable[..., Any], copy_result: bool) -> Callable[..., Any]:
             cache[key] = hit
         ok, value = hit
         if not ok:
-            raise copy.copy(value).with_traceback(None)
+            raise _fresh(value).with_traceback(None)
         return dict(value) if copy_result and isinstance(value, dict) else value
 
     lookup.cache = cache  # type: ignore[attr-defined]  # for tests
     return lookup
+
+
+def _fresh(exc: Exception) -> Exception:
+    """A copy of `exc` to raise, so raising it again cannot grow the cached one's traceback; the
+    cached one itself when its class cannot be rebuilt from its args."""
+    try:
+        return copy.copy(exc)
+    except Exception:  # noqa: BLE001 - an __init__ whose arguments differ from .args
+        return exc
 
 
 def install() -> None:

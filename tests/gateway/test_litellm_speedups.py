@@ -127,3 +127,19 @@ def test_the_gateway_installs_them_unless_turned_off(tmp_path, setting, installe
     out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == str(installed)
+
+
+def test_an_error_that_cannot_be_copied_is_raised_as_is():
+    class Picky(Exception):
+        def __init__(self, message: str, model: str) -> None:  # .args holds one of the two
+            super().__init__(message)
+            self.model = model
+
+    def lookup(model: str) -> None:
+        raise Picky(f"{model} is not mapped", model)
+
+    memo = litellm_speedups._memoized(lookup, copy_result=False)
+    for _ in range(2):
+        with pytest.raises(Picky, match="x is not mapped") as info:
+            memo("x")
+        assert info.value.model == "x"
